@@ -1,0 +1,135 @@
+"""Model bundles: one ``.safetensors`` file holding everything a prediction needs.
+
+Inside the file:
+
+- tensors ``model.<name>``: the network's state dict (the frozen embedding included);
+- tensors ``null.<class>``: sorted scores (probabilities) of held-out unmodified
+  sites of that class's base, the null distribution for p-values;
+- metadata (JSON strings): ``format``, ``format_version``, ``config`` (ModelConfig),
+  ``thresholds`` (per-class G-mean probability cut-offs), ``provenance``.
+
+safetensors stores raw arrays and a JSON header, so loading runs no pickle and
+no code: safe for a Galaxy server loading users' files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from . import __version__
+from .errors import BundleError
+from .model import ModelConfig, MultiRMNet
+
+FORMAT = "multirm-bundle"
+FORMAT_VERSION = 1
+DEFAULT_BUNDLE_NAME = "multirm-default.safetensors"
+
+
+@dataclass
+class Bundle:
+    """A loaded model bundle."""
+
+    model: MultiRMNet
+    null_scores: dict[str, np.ndarray]  # class -> sorted float32 scores
+    thresholds: dict[str, float] = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
+    path: str | None = None
+    sha256: str | None = None
+
+    @property
+    def config(self) -> ModelConfig:
+        return self.model.config
+
+
+def default_bundle_path() -> Path:
+    """Path of the model shipped inside the package."""
+    return Path(str(resources.files("multirm_tools") / "models" / "default" / DEFAULT_BUNDLE_NAME))
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_bundle(path: str | os.PathLike, bundle: Bundle) -> None:
+    """Write a bundle atomically (temporary name, then rename)."""
+    cfg = bundle.model.config
+    missing = [c for c in cfg.classes if c not in bundle.null_scores]
+    if missing:
+        raise ValueError(f"null scores missing for classes {missing}")
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in bundle.model.state_dict().items()}
+    for cls in cfg.classes:
+        tensors[f"null.{cls}"] = torch.from_numpy(np.sort(np.asarray(bundle.null_scores[cls], np.float32)))
+    provenance = {"multirm_tools_version": __version__, **bundle.provenance}
+    metadata = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "config": json.dumps(cfg.to_dict()),
+        "thresholds": json.dumps({k: float(v) for k, v in bundle.thresholds.items()}),
+        "provenance": json.dumps(provenance),
+    }
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        save_file(tensors, str(tmp), metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_bundle(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Bundle:
+    """Load and validate a bundle; ``None`` loads the bundled default model.
+
+    Raises
+    ------
+    BundleError
+        Missing, truncated or foreign file, or a bundle of another format version.
+    """
+    path = Path(path) if path is not None else default_bundle_path()
+    if not path.is_file():
+        raise BundleError(f"{path}: model bundle not found")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as fh:
+            meta = fh.metadata() or {}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    except Exception as exc:  # safetensors raises its own types for every malformed file
+        raise BundleError(f"{path}: not a readable model bundle (truncated or not a safetensors "
+                          f"file): {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    if meta.get("format") != FORMAT:
+        raise BundleError(f"{path}: not a multirm-tools model bundle (format {meta.get('format')!r})")
+    version = meta.get("format_version")
+    if version != str(FORMAT_VERSION):
+        raise BundleError(f"{path}: bundle format version {version} is not supported by multirm-tools "
+                          f"{__version__} (expects {FORMAT_VERSION})")
+    try:
+        config = ModelConfig.from_dict(json.loads(meta["config"]))
+        thresholds = {k: float(v) for k, v in json.loads(meta.get("thresholds", "{}")).items()}
+        provenance = json.loads(meta.get("provenance", "{}"))
+        state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+        model = MultiRMNet(config)
+        model.load_state_dict(state, strict=True)
+        nulls = {}
+        for cls in config.classes:
+            null = tensors[f"null.{cls}"].numpy()
+            if null.ndim != 1 or null.size == 0 or not np.all(np.isfinite(null)):
+                raise ValueError(f"null scores of {cls} are empty or not finite")
+            nulls[cls] = np.sort(null.astype(np.float32))
+    except (KeyError, ValueError, RuntimeError, TypeError, json.JSONDecodeError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BundleError(f"{path}: invalid model bundle: {msg}") from None
+    model.eval().to(device)
+    return Bundle(model=model, null_scores=nulls, thresholds=thresholds, provenance=provenance,
+                  path=str(path), sha256=file_sha256(path))

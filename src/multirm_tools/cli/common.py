@@ -1,0 +1,101 @@
+"""What every tool shares: error handling, common options, atomic output paths."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+
+from .. import __version__
+from ..errors import MultiRMError, UsageError
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    return value
+
+
+def probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 1")
+    return value
+
+
+def base_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """A parser with ``--version`` and ``--debug``, the options every tool has."""
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show a full traceback on errors")
+    return parser
+
+
+def add_compute_options(parser: argparse.ArgumentParser, batch_size: int = 256) -> None:
+    """``--device``, ``--threads``, ``--batch-size``: shared by every tool that runs the network."""
+    group = parser.add_argument_group("compute")
+    group.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                       help="where the network runs; auto uses CUDA when present")
+    group.add_argument("--threads", type=positive_int, default=None,
+                       help="CPU threads for PyTorch (default: $GALAXY_SLOTS, else all cores)")
+    group.add_argument("--batch-size", type=positive_int, default=batch_size,
+                       help="windows per network call")
+
+
+def setup_compute(device: str, threads: int | None) -> torch.device:
+    """Apply ``--threads`` and resolve ``--device``; a missing CUDA is a usage error."""
+    if threads is None and os.environ.get("GALAXY_SLOTS", "").isdigit():
+        threads = int(os.environ["GALAXY_SLOTS"])
+    if threads:
+        torch.set_num_threads(threads)
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda was asked for but no CUDA device is available")
+    return torch.device(device)
+
+
+def run_main(body: Callable[[argparse.Namespace], int | None], parser: argparse.ArgumentParser,
+             argv: list[str] | None) -> int:
+    """Parse ``argv``, run ``body``; a ``MultiRMError`` becomes one stderr line and its exit code."""
+    args = parser.parse_args(argv)
+    try:
+        return body(args) or 0
+    except MultiRMError as exc:
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds.
+
+    A failed run therefore leaves no partial output under the final name.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.part{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()

@@ -1,0 +1,198 @@
+"""The network: 3-mer embedding -> BiLSTM -> per-class Bahdanau attention -> per-class heads.
+
+Only the ``nn.Module`` and its configuration live here; training is in
+``train``, files in ``bundle``. Fixed relative to MultiRM's public code: every
+window of a batch keeps its own BiLSTM states (no reshape across the batch),
+and the model runs on any device.
+
+Scanning speed: the embedding is frozen, so each token's input-gate
+projection ``W_ih e + b`` is a fixed row of a (vocab x 4H) table. ``scan_logits``
+gathers those rows instead of multiplying 300-d vectors at every step, and runs
+both LSTM directions in one batched matmul; ``forward`` is the plain
+``nn.LSTM`` path used for training. Both give the same numbers (tested).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+import torch
+from torch import nn
+
+from .constants import CLASS_NAMES
+
+
+@dataclass
+class ModelConfig:
+    """Sizes and inputs of a network. Stored in every bundle as JSON."""
+
+    window: int = 51  # nt, odd; the predicted base is the centre
+    k: int = 3
+    classes: tuple[str, ...] = field(default_factory=lambda: tuple(CLASS_NAMES))
+    embedding: str = "word2vec"  # "word2vec" (frozen, from multirm-embed) or "onehot"
+    embedding_dim: int = 300
+    hidden: int = 64  # per LSTM direction
+    layers: int = 1
+    attention_dim: int = 64
+    head_hidden: int = 32
+    dropout: float = 0.2
+
+    @property
+    def n_tokens(self) -> int:
+        return self.window - self.k + 1
+
+    @property
+    def vocab_size(self) -> int:
+        return 4 ** self.k + 1
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["classes"] = list(self.classes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
+        d = dict(d)
+        if "classes" in d:
+            d["classes"] = tuple(d["classes"])
+        cfg = cls(**d)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        if self.window % 2 != 1 or self.window < self.k + 2:
+            raise ValueError(f"window must be odd and > k+1, got {self.window}")
+        if self.embedding not in ("word2vec", "onehot"):
+            raise ValueError(f"embedding must be 'word2vec' or 'onehot', got {self.embedding!r}")
+        for name in ("hidden", "layers", "attention_dim", "head_hidden", "embedding_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+
+
+def onehot_embedding(k: int = 3) -> torch.Tensor:
+    """The identity embedding for one-hot input: token 0 (N) maps to zeros.
+
+    Returns
+    -------
+    torch.Tensor, shape=(4**k + 1, 4**k)
+    """
+    v = 4 ** k
+    return torch.cat([torch.zeros(1, v), torch.eye(v)])
+
+
+class MultiRMNet(nn.Module):
+    """Multi-label RNA modification network.
+
+    Parameters
+    ----------
+    config: ModelConfig
+    embedding: torch.Tensor, shape=(vocab_size, embedding_dim), optional
+        Frozen token vectors (word2vec). Default: one-hot if ``config.embedding
+        == "onehot"``, else zeros to be filled by ``load_state_dict``.
+    """
+
+    def __init__(self, config: ModelConfig, embedding: torch.Tensor | None = None):
+        super().__init__()
+        config.validate()
+        self.config = config
+        if embedding is None:
+            embedding = (onehot_embedding(config.k) if config.embedding == "onehot"
+                         else torch.zeros(config.vocab_size, config.embedding_dim))
+        if tuple(embedding.shape) != (config.vocab_size, config.embedding_dim):
+            raise ValueError(f"embedding has shape {tuple(embedding.shape)} but must have shape "
+                             f"{(config.vocab_size, config.embedding_dim)}")
+        self.embedding = nn.Embedding.from_pretrained(embedding.float(), freeze=True)
+        H, C = config.hidden, len(config.classes)
+        self.lstm = nn.LSTM(config.embedding_dim, H, num_layers=config.layers, batch_first=True,
+                            bidirectional=True, dropout=config.dropout if config.layers > 1 else 0.0)
+        self.att_proj = nn.Linear(2 * H, config.attention_dim)
+        self.att_query = nn.Parameter(torch.randn(C, config.attention_dim) / config.attention_dim ** 0.5)
+        F = config.head_hidden
+        self.head_w1 = nn.Parameter(torch.randn(C, 2 * H, F) / (2 * H) ** 0.5)
+        self.head_b1 = nn.Parameter(torch.zeros(C, F))
+        self.head_w2 = nn.Parameter(torch.randn(C, F) / F ** 0.5)
+        self.head_b2 = nn.Parameter(torch.zeros(C))
+        self.dropout = nn.Dropout(config.dropout)
+
+    # -- shared tail: attention and heads -------------------------------------------------
+    def _attend(self, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """states (B, T, 2H) -> logits (B, C), attention (B, C, T)."""
+        u = torch.tanh(self.att_proj(states))  # (B, T, A)
+        attn = torch.softmax(u @ self.att_query.T, dim=1).transpose(1, 2)  # (B, C, T)
+        context = attn @ states  # (B, C, 2H)
+        hid = torch.relu(torch.einsum("bcd,cdf->bcf", self.dropout(context), self.head_w1) + self.head_b1)
+        logits = (self.dropout(hid) * self.head_w2).sum(-1) + self.head_b2
+        return logits, attn
+
+    def forward_embedded(self, x: torch.Tensor, return_attention: bool = False):
+        """Logits from embedded windows, x: shape=(B, T, embedding_dim). Used for attributions."""
+        states, _ = self.lstm(x)
+        logits, attn = self._attend(states)
+        return (logits, attn) if return_attention else logits
+
+    def forward(self, tokens: torch.Tensor, return_attention: bool = False):
+        """Logits for token windows.
+
+        Parameters
+        ----------
+        tokens: torch.LongTensor, shape=(B, n_tokens)
+        return_attention: bool. Default is False.
+
+        Returns
+        -------
+        logits: torch.Tensor, shape=(B, n_classes)
+        attention: torch.Tensor, shape=(B, n_classes, n_tokens), only if asked.
+        """
+        return self.forward_embedded(self.embedding(tokens), return_attention)
+
+    # -- fast inference path -------------------------------------------------------------
+    @torch.no_grad()
+    def gate_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-token input-gate projections of layer 0: (vocab, 4H) for each direction."""
+        e = self.embedding.weight
+        tabs = []
+        for sfx in ("", "_reverse"):
+            w = getattr(self.lstm, f"weight_ih_l0{sfx}")
+            b = getattr(self.lstm, f"bias_ih_l0{sfx}") + getattr(self.lstm, f"bias_hh_l0{sfx}")
+            tabs.append(e @ w.T + b)
+        return tabs[0], tabs[1]
+
+    @torch.no_grad()
+    def scan_logits(self, tokens: torch.Tensor, tables: torch.Tensor | None = None) -> torch.Tensor:
+        """Same as ``forward(tokens)`` in eval mode, faster for a one-layer LSTM.
+
+        Parameters
+        ----------
+        tokens: torch.LongTensor, shape=(B, n_tokens)
+        tables: torch.Tensor, shape=(2, vocab, 4H), optional
+            ``gate_tables()`` stacked, passed in so it is computed once per scan.
+            Batches of a few hundred windows run fastest (they stay in cache).
+        """
+        if self.config.layers != 1 or self.training:
+            return self.forward(tokens)
+        if tables is None:
+            tables = torch.stack(self.gate_tables())
+        H = self.config.hidden
+        B, T = tokens.shape
+        V = tables.shape[1]
+        flat = tables.reshape(2 * V, 4 * H)
+        # Row ids per step for both directions: forward reads left to right, reverse right to left.
+        idx = torch.stack([tokens, tokens.flip(1) + V]).transpose(1, 2).contiguous()  # (2, T, B)
+        whh = torch.stack([self.lstm.weight_hh_l0.T, self.lstm.weight_hh_l0_reverse.T]).contiguous()
+        h = flat.new_zeros(2, B, H)
+        c = flat.new_zeros(2, B, H)
+        g = flat.new_empty(2, B, 4 * H)
+        out = flat.new_empty(T, 2, B, H)
+        for t in range(T):
+            # Gathering one step's rows at a time keeps the working set in cache.
+            torch.baddbmm(flat[idx[:, t].reshape(-1)].view(2, B, 4 * H), h, whh, out=g)
+            s = torch.sigmoid(g)  # one call for all gates; the cell input uses tanh below
+            c = torch.addcmul(s[..., H:2 * H] * c, s[..., :H], torch.tanh(g[..., 2 * H:3 * H]))
+            h = s[..., 3 * H:] * torch.tanh(c)
+            out[t] = h
+        states = torch.cat([out[:, 0].transpose(0, 1), out[:, 1].flip(0).transpose(0, 1)], dim=-1)
+        return self._attend(states)[0]
