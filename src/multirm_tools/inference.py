@@ -1,0 +1,52 @@
+"""Running a network over windows: codes or tokens in, per-class probabilities out.
+
+Shared by ``multirm-predict`` (scanning records), ``multirm-evaluate`` and the
+validation pass of training (labelled windows).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .kmers import tokenize
+from .model import MultiRMNet
+
+
+@torch.no_grad()
+def score_tokens(model: MultiRMNet, tokens: np.ndarray, batch_size: int = 256,
+                 device: torch.device | str = "cpu", tables: torch.Tensor | None = None) -> np.ndarray:
+    """Probabilities of every class for token windows.
+
+    Parameters
+    ----------
+    model: MultiRMNet, in eval mode.
+    tokens: np.ndarray, shape=(n, n_tokens), integer token ids (may be a strided view).
+    batch_size: int, windows per network call. Default is 256.
+    device: where to run. Default is "cpu".
+    tables: torch.Tensor, optional, ``torch.stack(model.gate_tables())`` on ``device``,
+        passed by callers that score many chunks.
+
+    Returns
+    -------
+    np.ndarray, shape=(n, n_classes), dtype=float32
+    """
+    model.eval()
+    device = torch.device(device)
+    if tables is None and model.config.layers == 1:
+        tables = torch.stack(model.gate_tables()).to(device)
+    out = np.empty((len(tokens), len(model.config.classes)), dtype=np.float32)
+    for lo in range(0, len(tokens), batch_size):
+        batch = torch.as_tensor(np.ascontiguousarray(tokens[lo:lo + batch_size]), dtype=torch.long,
+                                device=device)
+        out[lo:lo + batch_size] = torch.sigmoid(model.scan_logits(batch, tables)).float().cpu().numpy()
+    return out
+
+
+def score_windows(model: MultiRMNet, windows: np.ndarray, batch_size: int = 256,
+                  device: torch.device | str = "cpu") -> np.ndarray:
+    """Probabilities for nucleotide-code windows, shape=(n, window) uint8 -> (n, n_classes)."""
+    if windows.shape[1] != model.config.window:
+        raise ValueError(f"windows have length {windows.shape[1]} but the model expects "
+                         f"{model.config.window}")
+    return score_tokens(model, tokenize(windows, model.config.k), batch_size, device)
