@@ -1,0 +1,93 @@
+"""metrics.evaluate_scores agrees with scikit-learn; the G-mean cut-off is the best one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import auc, average_precision_score, matthews_corrcoef, roc_auc_score
+
+from multirm_tools.errors import InputError
+from multirm_tools.metrics import CURVE_COLUMNS, METRIC_COLUMNS, evaluate_scores, gmean_threshold
+
+CLASSES = ["m6A", "Psi", "m5C"]
+
+
+@pytest.fixture
+def table():
+    rng = np.random.default_rng(1)
+    mods = np.repeat(["m6A", "Psi"], [30, 20])
+    labels = np.r_[np.repeat([1, 0], [12, 18]), np.repeat([1, 0], [11, 9])]
+    df = pd.DataFrame({"modification": mods, "label": labels})
+    scores = rng.random((len(df), len(CLASSES))).round(2)  # rounding makes ties
+    scores[labels == 1] += 0.3
+    return df, scores
+
+
+def test_aucs_agree_with_sklearn(table):
+    df, scores = table
+    metrics, curves = evaluate_scores(df, scores, CLASSES)
+    assert list(metrics.columns) == METRIC_COLUMNS and list(curves.columns) == CURVE_COLUMNS
+    assert metrics["modification"].tolist() == ["m6A", "Psi", "mean"]  # m5C absent from the table
+    for j, cls in enumerate(CLASSES[:2]):
+        row = metrics.set_index("modification").loc[cls]
+        own = (df["modification"] == cls).to_numpy()
+        y, s = df["label"].to_numpy()[own], scores[own, j]
+        assert row["n_pos"] == y.sum() and row["n_neg"] == (1 - y).sum()
+        assert row["AUCb"] == pytest.approx(roc_auc_score(y, s))
+        assert row["AP"] == pytest.approx(average_precision_score(y, s))
+        # AUCm: the class's sites against every other row, other classes' sites included
+        ym = own & (df["label"].to_numpy() == 1)
+        assert row["AUCm"] == pytest.approx(roc_auc_score(ym, scores[:, j]))
+        assert row["AUCm"] != pytest.approx(roc_auc_score(ym[own | (df["label"] == 0)],
+                                                          scores[own | (df["label"] == 0), j]))
+        pred = (s >= row["threshold"]).astype(int)
+        assert row["Sn"] == pytest.approx(pred[y == 1].mean())
+        assert row["Sp"] == pytest.approx(1 - pred[y == 0].mean())
+        assert row["Acc"] == pytest.approx((pred == y).mean())
+        assert row["MCC"] == pytest.approx(matthews_corrcoef(y, pred))
+    mean = metrics.iloc[-1]
+    for c in ("AUCb", "AUCm", "AP"):
+        assert mean[c] == pytest.approx(metrics[c].iloc[:2].mean())
+    roc = curves[(curves.modification == "m6A") & (curves.curve == "ROC")]
+    assert roc[["x", "y"]].iloc[-1].tolist() == [1.0, 1.0]
+    assert auc(roc["x"], roc["y"]) == pytest.approx(metrics["AUCb"].iloc[0])
+    assert set(curves["curve"]) == {"ROC", "PR"}
+
+
+def test_given_thresholds_are_used(table):
+    df, scores = table
+    metrics, _ = evaluate_scores(df, scores, CLASSES, thresholds={"m6A": 0.5})
+    assert metrics["threshold"].iloc[0] == 0.5
+    assert metrics["threshold"].iloc[1] == gmean_threshold(
+        df["label"][df.modification == "Psi"].to_numpy(), scores[df.modification == "Psi", 1])
+
+
+def test_class_missing_from_model_is_named(table):
+    df, scores = table
+    with pytest.raises(InputError, match="Psi"):
+        evaluate_scores(df, scores[:, :1], ["m6A"])
+
+
+def test_one_label_only_gives_nan():
+    df = pd.DataFrame({"modification": ["m6A"] * 3 + ["Psi"] * 2, "label": [1, 1, 1, 0, 1]})
+    metrics, _ = evaluate_scores(df, np.arange(10.0).reshape(5, 2) / 10, ["m6A", "Psi"])
+    assert np.isnan(metrics["AUCb"].iloc[0]) and np.isfinite(metrics["AUCm"].iloc[0])
+    assert np.isfinite(metrics["AUCb"].iloc[1])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_gmean_threshold_is_brute_force_best(seed):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 40)
+    y[:2] = [0, 1]
+    s = (rng.random(40) + 0.4 * y).round(1)  # many ties
+
+    def gmean(t):
+        pred = s >= t
+        return np.sqrt(pred[y == 1].mean() * (~pred[y == 0]).mean())
+
+    best = max(gmean(t) for t in np.unique(s))
+    t = gmean_threshold(y, s)
+    assert t in s
+    assert gmean(t) == pytest.approx(best)
