@@ -1,0 +1,151 @@
+"""Scanning a record: every position's window scored in batches, with base and motif masks.
+
+The window of position ``p`` is centred on it and padded with N past the record
+ends; positions closer than ``half = window // 2`` to either end are flagged as
+edges. A class is scored only at positions whose base is the class's original
+base (``constants.BY_NAME[c].base``), and optionally only where the registry motif
+matches (DRACH for m6A, BCA for m6Am). N positions get no class. Work is done in
+chunks of positions, so memory is that of the record's codes plus one chunk.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, NamedTuple, Sequence
+
+import numpy as np
+import torch
+
+from .constants import BY_NAME, IUPAC_DNA
+from .inference import score_tokens
+from .kmers import BASES, N_CODE, encode, tokenize, window_tokens
+from .model import MultiRMNet
+
+#: Positions per chunk: a few MB of tokens and probabilities.
+CHUNK_SIZE = 16384
+
+
+class ScanChunk(NamedTuple):
+    """Scores of positions ``start .. start + n - 1`` (0-based) of one record.
+
+    codes: np.ndarray, shape=(n,), uint8 (A=0 C=1 G=2 T=3 N=4).
+    edge: np.ndarray, shape=(n,), bool, the window reaches past a record end.
+    mask: np.ndarray, shape=(n, n_classes), bool, the class applies at the position.
+    probs: np.ndarray, shape=(n, n_classes), float32, NaN where ``mask`` is False.
+    """
+
+    start: int
+    codes: np.ndarray
+    edge: np.ndarray
+    mask: np.ndarray
+    probs: np.ndarray
+
+
+def _motif_table(motif: str) -> np.ndarray:
+    """shape=(len(motif), 5) bool: which codes each motif letter allows (N never)."""
+    table = np.zeros((len(motif), N_CODE + 1), dtype=bool)
+    for j, letter in enumerate(motif):
+        for b in IUPAC_DNA[letter]:
+            table[j, BASES.index(b)] = True
+    return table
+
+
+def motif_margin(classes: Sequence[str]) -> int:
+    """How far (nt) the motifs of ``classes`` reach from the modified base."""
+    reach = 0
+    for c in classes:
+        mod = BY_NAME[c]
+        if mod.motif:
+            reach = max(reach, mod.motif_offset, len(mod.motif) - 1 - mod.motif_offset)
+    return reach
+
+
+def class_mask(padded: np.ndarray, pad: int, start: int, stop: int, classes: Sequence[str],
+               motif_filter: bool = False) -> np.ndarray:
+    """Which classes apply at positions ``start .. stop-1``.
+
+    Parameters
+    ----------
+    padded: np.ndarray, shape=(L + 2 * pad,), uint8, the record's codes padded with N.
+    pad: int, N codes on each side of ``padded``; at least ``motif_margin(classes)``
+        when ``motif_filter``.
+    start, stop: int, 0-based record positions.
+    classes: sequence of registry class names, the columns.
+    motif_filter: bool, also require the class's registry motif. Default is False.
+
+    Returns
+    -------
+    np.ndarray, shape=(stop - start, len(classes)), bool
+    """
+    codes = padded[pad + start:pad + stop]
+    mask = np.zeros((stop - start, len(classes)), dtype=bool)
+    for j, c in enumerate(classes):
+        mod = BY_NAME[c]
+        m = codes == BASES.index(mod.base)
+        if motif_filter and mod.motif:
+            for i, allowed in enumerate(_motif_table(mod.motif)):
+                shift = i - mod.motif_offset
+                m &= allowed[padded[pad + start + shift:pad + stop + shift]]
+        mask[:, j] = m
+    return mask
+
+
+@torch.no_grad()
+def scan_codes(model: MultiRMNet, codes: np.ndarray, classes: Sequence[str] | None = None,
+               batch_size: int = 256, device: torch.device | str = "cpu",
+               tables: torch.Tensor | None = None, motif_filter: bool = False,
+               chunk_size: int = CHUNK_SIZE) -> Iterator[ScanChunk]:
+    """Score every position of one encoded record, chunk by chunk.
+
+    Parameters
+    ----------
+    model: MultiRMNet, in eval mode on ``device``.
+    codes: np.ndarray, shape=(L,), uint8, from ``kmers.encode``.
+    classes: sequence of class names (a subset of ``model.config.classes``), the
+        columns of each chunk. Default is all of the model's classes.
+    batch_size: int, windows per network call. Default is 256.
+    device: where the network runs. Default is "cpu".
+    tables: torch.Tensor, optional, ``torch.stack(model.gate_tables())`` on ``device``;
+        pass it when scanning many records so it is computed once.
+    motif_filter: bool, score m6A / m6Am only inside their motifs. Default is False.
+    chunk_size: int, positions per chunk. Default is 16384.
+
+    Yields
+    ------
+    ScanChunk, covering positions 0 .. L-1 in order; nothing for an empty record.
+    Only positions where some class applies go through the network.
+    """
+    cfg = model.config
+    classes = list(cfg.classes if classes is None else classes)
+    unknown = [c for c in classes if c not in cfg.classes]
+    if unknown:
+        raise ValueError(f"classes {unknown} are not predicted by this model ({list(cfg.classes)})")
+    cols = np.array([cfg.classes.index(c) for c in classes], dtype=np.int64)
+    half, n_tokens = cfg.window // 2, cfg.n_tokens
+    if tables is None and cfg.layers == 1:
+        tables = torch.stack(model.gate_tables()).to(device)
+    codes = np.asarray(codes, dtype=np.uint8)
+    L = len(codes)
+    pad = max(half, motif_margin(classes) if motif_filter else 0)
+    padded = np.concatenate([np.full(pad, N_CODE, np.uint8), codes, np.full(pad, N_CODE, np.uint8)])
+    for start in range(0, L, chunk_size):
+        stop = min(start + chunk_size, L)
+        n = stop - start
+        # Tokens of this chunk's windows only: the padded codes from start-half to stop-1+half.
+        tokens = tokenize(padded[pad + start - half:pad + stop + half], cfg.k)
+        windows = window_tokens(tokens, 0, n, n_tokens)
+        mask = class_mask(padded, pad, start, stop, classes, motif_filter)
+        probs = np.full((n, len(classes)), np.nan, dtype=np.float32)
+        rows = np.flatnonzero(mask.any(axis=1))
+        if rows.size:
+            sel = windows if rows.size == n else windows[rows]
+            scores = score_tokens(model, sel, batch_size=batch_size, device=device, tables=tables)
+            probs[rows] = scores[:, cols]
+            probs[~mask] = np.nan
+        pos = np.arange(start, stop)
+        edge = (pos < half) | (pos >= L - half)
+        yield ScanChunk(start, codes[start:stop], edge, mask, probs)
+
+
+def scan_sequence(model: MultiRMNet, sequence: str, **kwargs) -> Iterator[ScanChunk]:
+    """``scan_codes`` of a sequence string (RNA or DNA letters, any case)."""
+    return scan_codes(model, encode(sequence), **kwargs)

@@ -1,0 +1,106 @@
+"""Output files of multirm-predict: the score spool, predictions TSV, BED6, bedGraph, run record.
+
+Everything is written column-wise with numpy/pandas, a chunk of rows at a time;
+there is no Python loop per position. Callers open the files (under temporary
+names, see ``cli.common.atomic_path``); these functions only format.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import IO, Iterator
+
+import numpy as np
+import pandas as pd
+
+PREDICTION_COLUMNS = ["record", "position", "base", "modification", "probability", "p_value",
+                      "q_value", "edge"]
+FLOAT_FORMAT = "%.6g"
+SCHEMA_VERSION = 1
+
+#: One scored (position, class) pair in the spool between the two passes.
+SPOOL_DTYPE = np.dtype([("rec", "<i4"), ("pos", "<i8"), ("cls", "u1"), ("edge", "u1"),
+                        ("prob", "<f4"), ("k", "<i4")])
+
+
+class Spool:
+    """Rows of ``SPOOL_DTYPE`` appended to a binary file and read back in chunks.
+
+    Parameters
+    ----------
+    path: where the spool lives; the caller removes it.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._fh = open(self.path, "wb")
+        self.rows = 0
+
+    def append(self, rows: np.ndarray) -> None:
+        rows.astype(SPOOL_DTYPE, copy=False).tofile(self._fh)
+        self.rows += len(rows)
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+    def chunks(self, size: int = 1 << 20) -> Iterator[np.ndarray]:
+        """Read the rows back in order, ``size`` at a time."""
+        self.close()
+        with open(self.path, "rb") as fh:
+            while True:
+                block = np.fromfile(fh, dtype=SPOOL_DTYPE, count=size)
+                if not len(block):
+                    return
+                yield block
+
+
+def _to_csv(frame: pd.DataFrame, fh: IO[str]) -> None:
+    frame.to_csv(fh, sep="\t", header=False, index=False, float_format=FLOAT_FORMAT,
+                 lineterminator="\n")
+
+
+def write_predictions_header(fh: IO[str]) -> None:
+    fh.write("\t".join(PREDICTION_COLUMNS) + "\n")
+
+
+def write_predictions(fh: IO[str], record: np.ndarray, position: np.ndarray, base: np.ndarray,
+                      modification: np.ndarray, probability: np.ndarray, p_value: np.ndarray,
+                      q_value: np.ndarray, edge: np.ndarray) -> None:
+    """Append rows to the predictions TSV; every argument has shape=(n,).
+
+    ``position`` is 1-based, ``base`` in RNA letters, ``edge`` 0/1.
+    """
+    _to_csv(pd.DataFrame({"record": record, "position": position, "base": base,
+                          "modification": modification, "probability": probability,
+                          "p_value": p_value, "q_value": q_value,
+                          "edge": np.asarray(edge, dtype=np.int8)}), fh)
+
+
+def write_bed6(fh: IO[str], chrom: np.ndarray, start: np.ndarray, name: np.ndarray,
+               probability: np.ndarray, strand: np.ndarray) -> None:
+    """Append single-base BED6 rows: ``chrom start start+1 name round(1000 * p) strand``."""
+    start = np.asarray(start, dtype=np.int64)
+    score = np.rint(1000.0 * np.asarray(probability, dtype=np.float64)).astype(np.int64)
+    _to_csv(pd.DataFrame({"chrom": chrom, "start": start, "end": start + 1, "name": name,
+                          "score": score, "strand": strand}), fh)
+
+
+def write_bedgraph_header(fh: IO[str], name: str, description: str) -> None:
+    fh.write(f'track type=bedGraph name="{name}" description="{description}"\n')
+
+
+def write_bedgraph(fh: IO[str], chrom: np.ndarray, start: np.ndarray, value: np.ndarray) -> None:
+    """Append single-base bedGraph rows ``chrom start start+1 value`` (0-based start)."""
+    start = np.asarray(start, dtype=np.int64)
+    _to_csv(pd.DataFrame({"chrom": chrom, "start": start, "end": start + 1, "value": value}), fh)
+
+
+def write_run_record(path: str | os.PathLike, record: dict) -> None:
+    """Write the provenance record (JSON) of a run, ``schema_version`` added."""
+    with open(path, "w") as fh:
+        json.dump({"tag": "multirm-tools run", "schema_version": SCHEMA_VERSION, **record}, fh,
+                  indent=2, sort_keys=False)
+        fh.write("\n")
