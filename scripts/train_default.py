@@ -1,0 +1,111 @@
+#!/usr/bin/env python
+"""Reproduce the bundled default model from ../shared/data (not run by CI).
+
+Data (see ../shared/data/README.md):
+- MultiRM train split (9 classes, 1001-nt windows) and its m6A block (101 nt);
+- m1A: iMRM sites, with background drawn from unmodified A positions of the
+  MultiRM windows instead of iMRM's own DRACH-centred background (which a model
+  can separate from the sites by that motif alone);
+- A-to-I: iMRM and PreAIS sets with their own background, plus A positions of
+  the MultiRM windows;
+- MultiRM's validation split chooses the epoch.
+
+Usage: python scripts/train_default.py --workdir runs/default --out MODEL.safetensors
+       [--embedding emb.txt | onehot] [--epochs 20] ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from multirm_tools.bundle import save_bundle
+from multirm_tools.model import ModelConfig
+from multirm_tools.sites import read_sites
+from multirm_tools.train import TrainConfig, train_model
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def background_rows(df: pd.DataFrame, base: str, modification: str, n: int, width: int, seed: int,
+                    source: str) -> pd.DataFrame:
+    """``n`` unmodified ``base`` positions cut from the long windows of ``df`` (away from their sites)."""
+    rng = np.random.default_rng(seed)
+    half = width // 2
+    rows = []
+    seqs = df["sequence"].to_numpy()
+    sites = df["site"].to_numpy()
+    order = rng.permutation(len(df))
+    for i in order:
+        s = seqs[i]
+        idx = np.array([j for j in range(half, len(s) - half) if s[j] == base and abs(j - sites[i]) > half])
+        if len(idx) == 0:
+            continue
+        j = int(rng.choice(idx))
+        rows.append((f"bg:{modification}:{len(rows)}", modification, 0, half, s[j - half:j + half + 1], source))
+        if len(rows) >= n:
+            break
+    return pd.DataFrame(rows, columns=["id", "modification", "label", "site", "sequence", "source"])
+
+
+def assemble(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train9 = read_sites(DATA / "multirm" / "train.tsv.gz")
+        m6a = read_sites(DATA / "multirm" / "train_m6A.tsv.gz")
+        m1a = read_sites(DATA / "extra" / "m1A_iMRM.tsv.gz")
+        atoi = pd.concat([read_sites(DATA / "extra" / "AtoI_iMRM.tsv.gz", base_mismatch="drop"),
+                          read_sites(DATA / "extra" / "AtoI_PreAIS.tsv.gz", base_mismatch="drop")], ignore_index=True)
+        valid = read_sites(DATA / "multirm" / "valid.tsv.gz")
+    m1a_pos = m1a[m1a["label"] == 1]
+    m1a_bg = background_rows(train9, "A", "m1A", 2 * len(m1a_pos), 101, seed, "MultiRM-background")
+    atoi_bg = background_rows(train9, "A", "AtoI", len(atoi) // 2, 101, seed + 1, "MultiRM-background")
+    train = pd.concat([train9, m6a, m1a_pos, m1a_bg, atoi, atoi_bg], ignore_index=True)
+    return train, valid
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--embedding", default="onehot", help="word2vec text file from multirm-embed, or onehot")
+    p.add_argument("--window", type=int, default=51)
+    p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--patience", type=int, default=4)
+    p.add_argument("--max-rows-per-class", type=int, default=12000)
+    p.add_argument("--background-per-row", type=int, default=2)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--ohem-keep", type=float, default=0.7)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    t0 = time.time()
+    train, valid = assemble(a.seed)
+    print(train.groupby(["modification", "label"]).size().unstack().to_string(), file=sys.stderr)
+    if a.embedding == "onehot":
+        emb, cfg = None, ModelConfig(window=a.window, hidden=a.hidden, embedding="onehot", embedding_dim=64)
+    else:
+        from multirm_tools.embedding import read_embedding
+        emb = read_embedding(a.embedding)
+        cfg = ModelConfig(window=a.window, hidden=a.hidden, embedding="word2vec", embedding_dim=emb.shape[1])
+    tc = TrainConfig(epochs=a.epochs, patience=a.patience, max_rows_per_class=a.max_rows_per_class,
+                     background_per_row=a.background_per_row, lr=a.lr, ohem_keep=a.ohem_keep, seed=a.seed)
+    bundle = train_model(train, valid, cfg, emb, tc, a.workdir, progress=sys.stderr.isatty())
+    bundle.provenance["training_seconds"] = round(time.time() - t0)
+    bundle.provenance["script"] = "scripts/train_default.py " + " ".join(argv or sys.argv[1:])
+    save_bundle(a.out, bundle)
+    print(f"wrote {a.out} in {time.time() - t0:.0f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

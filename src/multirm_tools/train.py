@@ -1,0 +1,404 @@
+"""Training: labelled sites tables -> examples -> a fitted network -> a model bundle.
+
+One example is one window with one known label for one class (the class of its
+row); the loss of every other class is masked out, so a class with no row in a
+batch contributes nothing. Fixed relative to MultiRM's public code: the
+uncertainty-weighting parameters are optimised, OHEM and uncertainty weighting
+work together, and gradients are clipped after ``backward``.
+
+Data handling decided here:
+
+- extra negatives: other positions with the class's base inside each training
+  window (far enough from the site), as the paper sampled background from the
+  same transcripts;
+- context matching: each example's window is N-masked to the visible context of
+  a random positive of its class, so that tables with short windows (41 nt) or
+  off-centre background cannot be told apart by where the Ns are;
+- calibration: a stratified share of the training rows is never fitted; its
+  unmodified scores become the bundle's null distribution and its G-mean
+  thresholds the bundle's thresholds.
+
+Same seed, same CPU -> same model: every random draw derives from (seed, epoch),
+so a run resumed from ``workdir/checkpoint.pt`` continues exactly as if uninterrupted.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import roc_auc_score
+from torch import nn
+from tqdm.auto import tqdm
+
+from .bundle import Bundle
+from .constants import BY_NAME
+from .errors import InputError
+from .inference import score_windows
+from .kmers import N_CODE, centre_windows, encode, tokenize
+from .model import ModelConfig, MultiRMNet
+
+
+@dataclass
+class TrainConfig:
+    """Options of a training run (all stored in the bundle's provenance)."""
+
+    epochs: int = 30
+    batch_size: int = 256
+    lr: float = 2e-3
+    weight_decay: float = 1e-5
+    patience: int = 5  # epochs without a better mean validation AUC before stopping
+    seed: int = 0
+    ohem_keep: float = 0.7  # fraction of hardest examples kept per class per batch (1.0 = off)
+    uncertainty_weighting: bool = True
+    class_balance: bool = False  # weight positives and negatives of a class equally
+    focal_gamma: float = 0.0  # 0 = plain cross-entropy
+    background_per_row: int = 2  # extra negatives sampled inside each training window
+    edge_mask_prob: float = 0.3  # chance an example's edges are further N-masked (scan edges)
+    calibration_fraction: float = 0.1
+    max_null: int = 20000
+    max_rows_per_class: int | None = None  # per epoch; a fresh subsample every epoch
+    clip_norm: float = 5.0
+
+
+class Examples(NamedTuple):
+    """Labelled windows: one class and label each."""
+
+    windows: np.ndarray  # (n, window) uint8 codes
+    cls: np.ndarray  # (n,) int64 class index
+    label: np.ndarray  # (n,) float32 0/1
+    left: np.ndarray  # (n,) visible context left of the centre (nt)
+    right: np.ndarray  # (n,) visible context right of the centre (nt)
+
+
+def _split_calibration(df: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stratified (class x label) split of rows: (fit rows, calibration rows)."""
+    if fraction <= 0:
+        return df, df.iloc[:0]
+    rng = np.random.default_rng([seed, 1])
+    calib = np.zeros(len(df), dtype=bool)
+    for _, idx in df.groupby(["modification", "label"]).indices.items():
+        n = int(round(len(idx) * fraction))
+        calib[rng.choice(idx, n, replace=False)] = True
+    return df[~calib], df[calib]
+
+
+def build_examples(df: pd.DataFrame, classes: tuple[str, ...], window: int, background_per_row: int,
+                   seed: int) -> Examples:
+    """Centre windows of every row, plus ``background_per_row`` same-base negatives per row.
+
+    A background position lies more than ``window // 2`` nt from the row's site,
+    so its window never contains the site, and its full window fits in the sequence.
+    """
+    half = window // 2
+    cls_index = {c: i for i, c in enumerate(classes)}
+    codes = [encode(s) for s in df["sequence"]]
+    sites = df["site"].to_numpy()
+    cls = df["modification"].map(cls_index).to_numpy()
+    lengths = np.array([len(c) for c in codes])
+    wins = [centre_windows(codes, sites, window)]
+    labels = [df["label"].to_numpy(np.float32)]
+    classes_out = [cls]
+    lefts = [np.minimum(sites, half)]
+    rights = [np.minimum(lengths - 1 - sites, half)]
+    if background_per_row > 0:
+        rng = np.random.default_rng([seed, 2])
+        base_code = np.array([encode(BY_NAME[c].base)[0] for c in classes])
+        b_codes, b_sites, b_cls = [], [], []
+        for i, (c, site) in enumerate(zip(codes, sites)):
+            if len(c) < 2 * window:
+                continue
+            pos = np.flatnonzero(c[half:len(c) - half] == base_code[cls[i]]) + half
+            pos = pos[np.abs(pos - site) > half]
+            if len(pos) == 0:
+                continue
+            for p in rng.choice(pos, min(background_per_row, len(pos)), replace=False):
+                b_codes.append(c)
+                b_sites.append(p)
+                b_cls.append(cls[i])
+        if b_sites:
+            wins.append(centre_windows(b_codes, np.array(b_sites), window))
+            labels.append(np.zeros(len(b_sites), np.float32))
+            classes_out.append(np.array(b_cls))
+            lefts.append(np.full(len(b_sites), half))
+            rights.append(np.full(len(b_sites), half))
+    return Examples(np.concatenate(wins), np.concatenate(classes_out).astype(np.int64),
+                    np.concatenate(labels), np.concatenate(lefts), np.concatenate(rights))
+
+
+def _mask_context(windows: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """N-mask each window beyond ``left``/``right`` nt of its centre (vectorised)."""
+    half = windows.shape[1] // 2
+    offset = np.arange(windows.shape[1]) - half
+    keep = (offset[None, :] >= -left[:, None]) & (offset[None, :] <= right[:, None])
+    return np.where(keep, windows, N_CODE).astype(np.uint8)
+
+
+def epoch_examples(ex: Examples, n_classes: int, config: TrainConfig, epoch: int) -> tuple[np.ndarray, ...]:
+    """The shuffled, augmented examples of one epoch: (tokens-ready windows, cls, label)."""
+    rng = np.random.default_rng([config.seed, 3, epoch])
+    idx = np.arange(len(ex.cls))
+    if config.max_rows_per_class:
+        parts = []
+        for c in range(n_classes):
+            members = idx[ex.cls == c]
+            if len(members) > config.max_rows_per_class:
+                members = rng.choice(members, config.max_rows_per_class, replace=False)
+            parts.append(members)
+        idx = np.concatenate(parts)
+    idx = rng.permutation(idx)
+    cls, label = ex.cls[idx], ex.label[idx]
+    left, right = ex.left[idx].copy(), ex.right[idx].copy()
+    # Context matching: borrow the visible extent of a random positive of the same class.
+    for c in np.unique(cls):
+        pos = np.flatnonzero((ex.cls == c) & (ex.label == 1))
+        if len(pos) == 0:
+            continue
+        members = np.flatnonzero(cls == c)
+        donor = rng.choice(pos, len(members))
+        left[members] = np.minimum(left[members], ex.left[donor])
+        right[members] = np.minimum(right[members], ex.right[donor])
+    # Edge augmentation: predictions near record ends see N-padded windows.
+    half = ex.windows.shape[1] // 2
+    aug = rng.random(len(idx)) < config.edge_mask_prob
+    side = rng.random(len(idx)) < 0.5
+    cut = rng.integers(half // 2, half + 1, len(idx))
+    left = np.where(aug & side, np.minimum(left, cut), left)
+    right = np.where(aug & ~side, np.minimum(right, cut), right)
+    return _mask_context(ex.windows[idx], left, right), cls, label
+
+
+class MultiTaskLoss(nn.Module):
+    """Masked per-class BCE with OHEM inside each class and uncertainty weighting across classes.
+
+    ``log_vars`` (one per class) are parameters: hand this module's parameters
+    to the optimiser together with the network's.
+    """
+
+    def __init__(self, n_classes: int, ohem_keep: float = 0.7, uncertainty_weighting: bool = True,
+                 focal_gamma: float = 0.0, pos_weight: torch.Tensor | None = None):
+        super().__init__()
+        if not 0 < ohem_keep <= 1:
+            raise ValueError("ohem_keep must be in (0, 1]")
+        self.ohem_keep = ohem_keep
+        self.uncertainty_weighting = uncertainty_weighting
+        self.focal_gamma = focal_gamma
+        self.log_vars = nn.Parameter(torch.zeros(n_classes), requires_grad=uncertainty_weighting)
+        self.register_buffer("pos_weight", pos_weight if pos_weight is not None else torch.ones(n_classes))
+
+    def per_class(self, logits: torch.Tensor, cls: torch.Tensor, label: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Loss of each class over its kept (hardest) examples; and which classes were present.
+
+        Returns
+        -------
+        losses: torch.Tensor, shape=(n_classes,), 0 for absent classes
+        present: torch.BoolTensor, shape=(n_classes,)
+        """
+        logit = logits.gather(1, cls[:, None]).squeeze(1)
+        loss = nn.functional.binary_cross_entropy_with_logits(logit, label, reduction="none")
+        if self.focal_gamma > 0:
+            p_true = torch.exp(-loss)
+            loss = loss * (1 - p_true) ** self.focal_gamma
+        w = torch.where(label > 0, self.pos_weight[cls], torch.ones_like(label))
+        loss = loss * w
+        n_classes = logits.shape[1]
+        losses = logits.new_zeros(n_classes)
+        present = torch.zeros(n_classes, dtype=torch.bool, device=logits.device)
+        for c in torch.unique(cls).tolist():
+            lc = loss[cls == c]
+            k = max(1, int(np.ceil(self.ohem_keep * lc.numel())))
+            losses[c] = torch.topk(lc, k).values.mean() if k < lc.numel() else lc.mean()
+            present[c] = True
+        return losses, present
+
+    def forward(self, logits: torch.Tensor, cls: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        losses, present = self.per_class(logits, cls, label)
+        if self.uncertainty_weighting:
+            # Kendall et al.: exp(-s) * L + s, summed over the classes present in the batch.
+            total = (torch.exp(-self.log_vars) * losses + self.log_vars)[present].sum()
+        else:
+            total = losses[present].sum()
+        return total / present.sum().clamp(min=1)
+
+
+def _validate(model: MultiRMNet, valid: Examples, device) -> dict[str, float]:
+    scores = score_windows(model, valid.windows, batch_size=512, device=device)
+    out = {}
+    for c, name in enumerate(model.config.classes):
+        m = valid.cls == c
+        y = valid.label[m]
+        if m.any() and 0 < y.sum() < len(y):
+            out[name] = float(roc_auc_score(y, scores[m, c]))
+    return out
+
+
+def _gmean_threshold(y: np.ndarray, s: np.ndarray) -> float:
+    order = np.argsort(-s)
+    s_sorted, y_sorted = s[order], y[order]
+    tp = np.cumsum(y_sorted)
+    fp = np.cumsum(1 - y_sorted)
+    P, N = max(y.sum(), 1), max(len(y) - y.sum(), 1)
+    g = np.sqrt((tp / P) * (1 - fp / N))
+    return float(s_sorted[int(np.argmax(g))])
+
+
+def calibrate(model: MultiRMNet, calib_df: pd.DataFrame, config: TrainConfig, device
+              ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Null score distributions and G-mean thresholds from rows never fitted."""
+    classes = model.config.classes
+    ex = build_examples(calib_df, classes, model.config.window,
+                        background_per_row=max(4, config.background_per_row), seed=config.seed + 7)
+    windows = _mask_context(ex.windows, ex.left, ex.right)
+    scores = score_windows(model, windows, batch_size=512, device=device)
+    rng = np.random.default_rng([config.seed, 4])
+    nulls, thresholds = {}, {}
+    for c, name in enumerate(classes):
+        m = ex.cls == c
+        s, y = scores[m, c], ex.label[m]
+        null = s[y == 0]
+        if len(null) == 0:
+            raise InputError(f"class {name}: no unmodified calibration rows to build a null distribution")
+        if len(null) > config.max_null:
+            null = rng.choice(null, config.max_null, replace=False)
+        nulls[name] = np.sort(null.astype(np.float32))
+        if 0 < y.sum() < len(y):
+            thresholds[name] = _gmean_threshold(y, s)
+    return nulls, thresholds
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def train_model(train_df: pd.DataFrame, valid_df: pd.DataFrame, model_config: ModelConfig,
+                embedding: np.ndarray | None, config: TrainConfig, workdir: str | os.PathLike,
+                device: str | torch.device = "cpu", progress: bool = True) -> Bundle:
+    """Fit a network and return its bundle (null scores and thresholds included).
+
+    Parameters
+    ----------
+    train_df, valid_df: sites tables (``sites.read_sites``); valid picks the best epoch.
+    model_config: sizes; ``embedding_dim`` must match ``embedding``.
+    embedding: np.ndarray, shape=(4**k + 1, dim), or None for one-hot.
+    config: TrainConfig.
+    workdir: holds ``checkpoint.pt`` (resume) and ``log.tsv`` (one row per epoch).
+    """
+    device = torch.device(device)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    classes = model_config.classes
+    for name, df in (("training", train_df), ("validation", valid_df)):
+        unknown = sorted(set(df["modification"]) - set(classes))
+        if unknown:
+            raise InputError(f"{name} table has classes the model does not predict: {unknown}")
+    absent = [c for c in classes if not (train_df["modification"] == c).any()]
+    if absent:
+        raise InputError(f"no training rows for class(es) {absent}; restrict the classes or add data")
+
+    torch.manual_seed(config.seed)
+    model = MultiRMNet(model_config, None if embedding is None else torch.as_tensor(embedding))
+    model.to(device)
+    fit_df, calib_df = _split_calibration(train_df, config.calibration_fraction, config.seed)
+    ex = build_examples(fit_df, classes, model_config.window, config.background_per_row, config.seed)
+    valid = build_examples(valid_df, classes, model_config.window, 0, config.seed)
+    valid = valid._replace(windows=_mask_context(valid.windows, valid.left, valid.right))
+
+    pos_weight = torch.ones(len(classes))
+    if config.class_balance:
+        for c in range(len(classes)):
+            y = ex.label[ex.cls == c]
+            pos_weight[c] = float((len(y) - y.sum()) / max(y.sum(), 1))
+    loss_fn = MultiTaskLoss(len(classes), config.ohem_keep, config.uncertainty_weighting,
+                            config.focal_gamma, pos_weight).to(device)
+    params = [p for p in model.parameters() if p.requires_grad] + [p for p in loss_fn.parameters()
+                                                                    if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=1)
+
+    ckpt_path = workdir / "checkpoint.pt"
+    log_path = workdir / "log.tsv"
+    start_epoch, best_score, best_epoch, bad_epochs, best_state = 0, -np.inf, -1, 0, None
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
+        if ckpt["train_config"] != asdict(config) or ckpt["model_config"] != model_config.to_dict():
+            raise InputError(f"{ckpt_path}: checkpoint was made with other options; use a new --workdir")
+        model.load_state_dict(ckpt["model"])
+        loss_fn.load_state_dict(ckpt["loss"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        start_epoch, best_score, best_epoch = ckpt["epoch"] + 1, ckpt["best_score"], ckpt["best_epoch"]
+        bad_epochs, best_state = ckpt["bad_epochs"], ckpt["best_state"]
+    elif log_path.exists():
+        log_path.unlink()
+
+    k = model_config.k
+    for epoch in range(start_epoch, config.epochs):
+        if bad_epochs >= config.patience:
+            break
+        t0 = time.time()
+        torch.manual_seed(config.seed * 100003 + epoch)
+        windows, cls, label = epoch_examples(ex, len(classes), config, epoch)
+        model.train()
+        total, n_batches = 0.0, 0
+        bar = tqdm(range(0, len(cls), config.batch_size), desc=f"epoch {epoch + 1}/{config.epochs}",
+                   disable=not progress, leave=False)
+        for lo in bar:
+            hi = lo + config.batch_size
+            tok = torch.as_tensor(tokenize(windows[lo:hi], k), device=device)
+            logits = model(tok)
+            loss = loss_fn(logits, torch.as_tensor(cls[lo:hi], device=device),
+                           torch.as_tensor(label[lo:hi], device=device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, config.clip_norm)  # after backward, on real gradients
+            optimizer.step()
+            total += float(loss.detach())
+            n_batches += 1
+        model.eval()
+        aucs = _validate(model, valid, device)
+        score = float(np.mean(list(aucs.values()))) if aucs else -float(total / max(n_batches, 1))
+        scheduler.step(score)
+        if score > best_score:
+            best_score, best_epoch, bad_epochs = score, epoch, 0
+            best_state = {k_: v.detach().clone() for k_, v in model.state_dict().items()}
+        else:
+            bad_epochs += 1
+        row = {"epoch": epoch + 1, "train_loss": total / max(n_batches, 1), "valid_mean_auc": score,
+               "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.time() - t0, 1),
+               **{f"auc_{c}": aucs.get(c, float("nan")) for c in classes},
+               **{f"logvar_{c}": float(v) for c, v in zip(classes, loss_fn.log_vars.detach().cpu())}}
+        new = not log_path.exists()
+        with open(log_path, "a", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(row), delimiter="\t")
+            if new:
+                w.writeheader()
+            w.writerow(row)
+        if progress:
+            tqdm.write(f"epoch {epoch + 1}: loss {row['train_loss']:.4f} valid mean AUC {score:.4f} "
+                       f"({row['seconds']} s)")
+        _save_checkpoint(ckpt_path, {
+            "epoch": epoch, "model": model.state_dict(), "loss": loss_fn.state_dict(),
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "best_score": best_score, "best_epoch": best_epoch, "bad_epochs": bad_epochs,
+            "best_state": best_state, "train_config": asdict(config),
+            "model_config": model_config.to_dict()})
+
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    nulls, thresholds = calibrate(model, calib_df if len(calib_df) else fit_df, config, device)
+    provenance = {"train_config": asdict(config), "best_epoch": best_epoch + 1,
+                  "valid_mean_auc": best_score, "n_fit_rows": len(fit_df),
+                  "n_calibration_rows": len(calib_df), "n_examples": len(ex.cls),
+                  "sources": sorted(set(train_df["source"])) if "source" in train_df else []}
+    return Bundle(model=model.cpu(), null_scores=nulls, thresholds=thresholds, provenance=provenance)
