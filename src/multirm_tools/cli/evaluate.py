@@ -1,0 +1,94 @@
+"""multirm-evaluate: per-class metrics of a model bundle (and of the baseline) on a labelled table."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..baseline import fit_baseline, predict_baseline, table_windows
+from ..bundle import default_bundle_path, load_bundle
+from ..errors import InputError
+from ..inference import score_windows
+from ..metrics import evaluate_scores
+from ..sites import read_many
+from .common import add_compute_options, atomic_path, base_parser, run_main, setup_compute
+
+FLOAT_FORMAT = "%.6g"
+
+
+def parse_arguments() -> argparse.ArgumentParser:
+    parser = base_parser("multirm-evaluate", "Score each row's centre window of a labelled sites table "
+                         "and write per-class metrics (AUCb, AUCm, AP, G-mean threshold, Sn, Sp, Acc, "
+                         "MCC) and ROC/PR curve points.")
+    parser.add_argument("--model", default=None,
+                        help=f"model bundle (default: the bundled model, {default_bundle_path().name})")
+    parser.add_argument("--sites", required=True, nargs="+", metavar="TABLE",
+                        help="labelled sites table(s), TSV or TSV.gz")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="output folder: metrics.tsv, curves.tsv (and metrics_baseline.tsv, "
+                             "curves_baseline.tsv with --baseline-train)")
+    group = parser.add_argument_group("baseline")
+    group.add_argument("--baseline-train", nargs="+", metavar="TABLE", default=None,
+                       help="train the LightGBM one-hot baseline on these tables and evaluate it too")
+    group.add_argument("--baseline-window", type=int, default=None,
+                       help="baseline window in nt (odd; default: the model's window)")
+    group.add_argument("--seed", type=int, default=0, help="baseline random seed")
+    add_compute_options(parser)
+    return parser
+
+
+def _write_tsv(df: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, sep="\t", index=False, float_format=FLOAT_FORMAT, na_rep="NA")
+
+
+def run(args: argparse.Namespace) -> int:
+    device = setup_compute(args.device, args.threads)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: --out must be a folder, not a file")
+    bundle = load_bundle(args.model, device=device)
+    cfg = bundle.config
+    df = read_many(args.sites, base_mismatch="drop")
+    foreign = sorted(set(df["modification"]) - set(cfg.classes))
+    if foreign:
+        raise InputError(f"{', '.join(args.sites)}: class(es) {', '.join(foreign)} are not predicted by "
+                         f"the model {bundle.path} (it predicts {', '.join(cfg.classes)})")
+    windows = table_windows(df, cfg.window)
+    scores = score_windows(bundle.model, windows, args.batch_size, device)
+    results = {"": evaluate_scores(df, scores, cfg.classes, bundle.thresholds)}
+    if args.baseline_train:
+        window = args.baseline_window or cfg.window
+        if window < 1 or window % 2 != 1:
+            raise InputError(f"--baseline-window must be a positive odd number, got {window}")
+        train = read_many(args.baseline_train, base_mismatch="drop")
+        models = fit_baseline(train, window, seed=args.seed, threads=torch_threads())
+        base_scores = predict_baseline(models, table_windows(df, window), cfg.classes)
+        results["_baseline"] = evaluate_scores(df, base_scores, cfg.classes)
+    out.mkdir(parents=True, exist_ok=True)
+    for suffix, (metrics, curves) in results.items():
+        _write_tsv(metrics, out / f"metrics{suffix}.tsv")
+        _write_tsv(curves, out / f"curves{suffix}.tsv")
+    for suffix, (metrics, _) in results.items():
+        mean = metrics.iloc[-1]
+        print(f"multirm-evaluate: {'baseline' if suffix else 'model'}: mean AUCb {mean['AUCb']:.4f}, "
+              f"mean AUCm {mean['AUCm']:.4f}, mean AP {mean['AP']:.4f} over {len(metrics) - 1} class(es)",
+              file=sys.stderr)
+    return 0
+
+
+def torch_threads() -> int:
+    import torch
+    return max(1, torch.get_num_threads())
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_main(run, parse_arguments(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""multirm-evaluate on a tiny bundle: exact headers, agreement with the library, clean failures."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from multirm_tools.baseline import fit_baseline, predict_baseline, table_windows
+from multirm_tools.bundle import Bundle, load_bundle, save_bundle
+from multirm_tools.cli import evaluate
+from multirm_tools.inference import score_windows
+from multirm_tools.metrics import evaluate_scores
+from multirm_tools.model import ModelConfig, MultiRMNet
+from multirm_tools.sites import write_sites
+from synthetic import make_sites
+
+METRICS_HEADER = "modification\tn_pos\tn_neg\tAUCb\tAUCm\tAP\tthreshold\tSn\tSp\tAcc\tMCC"
+CURVES_HEADER = "modification\tcurve\tx\ty\tthreshold"
+CLASSES = ("m6A", "Psi", "m5C")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("evaluate")
+    torch.manual_seed(0)
+    cfg = ModelConfig(window=21, hidden=8, embedding="onehot", embedding_dim=64, attention_dim=8,
+                      head_hidden=8, classes=CLASSES)
+    rng = np.random.default_rng(0)
+    bundle = Bundle(model=MultiRMNet(cfg).eval(),
+                    null_scores={c: rng.random(50).astype(np.float32) for c in CLASSES},
+                    thresholds={"m6A": 0.5})
+    save_bundle(d / "tiny.safetensors", bundle)
+    write_sites(make_sites(CLASSES, 8, length=31, seed=1, id_prefix="v"), d / "valid.tsv.gz")
+    write_sites(make_sites(CLASSES, 15, length=41, seed=2, id_prefix="t"), d / "train.tsv")
+    return d
+
+
+def _read(path):
+    return pd.read_csv(path, sep="\t", keep_default_na=False, na_values=["NA"])
+
+
+def test_evaluate_writes_metrics_and_curves(files, tmp_path):
+    out = tmp_path / "out"
+    rc = evaluate.main(["--model", str(files / "tiny.safetensors"), "--sites",
+                        str(files / "valid.tsv.gz"), "--out", str(out), "--threads", "1"])
+    assert rc == 0
+    assert (out / "metrics.tsv").read_text().splitlines()[0] == METRICS_HEADER
+    assert (out / "curves.tsv").read_text().splitlines()[0] == CURVES_HEADER
+    got = _read(out / "metrics.tsv")
+    assert got["modification"].tolist() == [*CLASSES, "mean"]
+    # same numbers as the library on the same scores
+    bundle = load_bundle(files / "tiny.safetensors")
+    df = pd.read_csv(files / "valid.tsv.gz", sep="\t")
+    scores = score_windows(bundle.model, table_windows(df, 21))
+    want, _ = evaluate_scores(df, scores, CLASSES, bundle.thresholds)
+    np.testing.assert_allclose(got[["AUCb", "AUCm", "AP", "Sn", "Sp"]].to_numpy(float),
+                               want[["AUCb", "AUCm", "AP", "Sn", "Sp"]].to_numpy(float), rtol=1e-5)
+    assert got["threshold"].iloc[0] == 0.5  # the bundle's threshold
+    assert got["n_pos"].iloc[:3].tolist() == [8, 8, 8]
+    assert not list(out.glob(".*part*"))
+
+
+def test_baseline_is_evaluated_by_the_same_code(files, tmp_path):
+    out = tmp_path / "out"
+    rc = evaluate.main(["--model", str(files / "tiny.safetensors"), "--sites",
+                        str(files / "valid.tsv.gz"), "--out", str(out), "--threads", "1",
+                        "--baseline-train", str(files / "train.tsv")])
+    assert rc == 0
+    assert (out / "metrics_baseline.tsv").read_text().splitlines()[0] == METRICS_HEADER
+    assert (out / "curves_baseline.tsv").read_text().splitlines()[0] == CURVES_HEADER
+    base = _read(out / "metrics_baseline.tsv").set_index("modification")
+    assert base.loc["m6A", "AUCb"] > 0.9  # planted motifs are easy
+
+
+def test_baseline_deterministic_and_missing_classes():
+    train = make_sites(("m6A", "Psi"), 15, length=41, seed=2)
+    test = make_sites(("m6A", "Psi"), 5, length=41, seed=3)
+    windows = table_windows(test, 21)
+    a = predict_baseline(fit_baseline(train, 21, seed=1), windows)
+    b = predict_baseline(fit_baseline(train, 21, seed=1), windows)
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (len(test), 12)
+    assert np.all(a[:, 0] == 0)  # Am: no model
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        models = fit_baseline(train[train.label == 1], 21)
+    assert models == {} and len(w) == 2
+
+
+@pytest.mark.parametrize("case", ["bad_table", "foreign_class", "bad_bundle"])
+def test_failures_leave_no_output(files, tmp_path, capsys, case):
+    model, sites = files / "tiny.safetensors", files / "valid.tsv.gz"
+    if case == "bad_table":
+        sites = tmp_path / "bad.tsv"
+        sites.write_text("id\tlabel\nx\t1\n")
+    elif case == "foreign_class":
+        sites = tmp_path / "am.tsv"
+        write_sites(make_sites(("Am", "m6A"), 3), sites)
+    else:
+        model = tmp_path / "model.safetensors"
+        model.write_bytes(b"not a bundle")
+    out = tmp_path / "out"
+    rc = evaluate.main(["--model", str(model), "--sites", str(sites), "--out", str(out)])
+    assert rc == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("multirm-evaluate: error:")
+    if case == "foreign_class":
+        assert "Am" in err[0]
+    assert not out.exists()
+
+
+MY_SCRIPTS = ("multirm-embed", "multirm-evaluate", "multirm-train")
+
+
+_HELP_SCRIPT = """
+import contextlib, importlib, io, sys
+for name, target in zip(sys.argv[1::2], sys.argv[2::2]):
+    module, func = target.split(":")
+    main = getattr(importlib.import_module(module), func)
+    sys.argv[0] = name
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        try:
+            rc = main(["--help"])
+        except SystemExit as exc:
+            rc = exc.code
+    assert rc in (0, None), (name, rc)
+    assert buf.getvalue().startswith("usage: " + name), (name, buf.getvalue()[:80])
+print("ok")
+"""
+
+
+def test_console_scripts_help():
+    """This tool set's [project.scripts] entries exist and their targets run with --help.
+
+    One subprocess for all (torch is imported once); installed launchers are checked to exist.
+    """
+    text = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    section = text.split("[project.scripts]", 1)[1].split("\n[", 1)[0]
+    scripts = dict(re.findall(r'^([\w-]+)\s*=\s*"([^"]+)"', section, re.M))
+    argv = [x for name in MY_SCRIPTS for x in (name, scripts[name])]
+    res = subprocess.run([sys.executable, "-c", _HELP_SCRIPT, *argv], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-2000:]
+    bindir = Path(sys.executable).parent
+    installed = [name for name in MY_SCRIPTS if (bindir / name).is_file()]
+    assert installed in ([], list(MY_SCRIPTS))  # installed: all of them
+    for name in MY_SCRIPTS:  # the repository launchers import the same entry point
+        launcher = (Path(__file__).parents[1] / "tools" / name).read_text()
+        assert f"from {scripts[name].split(':')[0]} import main" in launcher
