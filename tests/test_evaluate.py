@@ -80,6 +80,18 @@ def test_baseline_is_evaluated_by_the_same_code(files, tmp_path):
     assert base.loc["m6A", "AUCb"] > 0.9  # planted motifs are easy
 
 
+def test_baseline_without_a_class_reports_na(files, tmp_path):
+    train = tmp_path / "train_m6a.tsv"
+    write_sites(make_sites(("m6A",), 15, length=41, seed=5), train)
+    out = tmp_path / "out"
+    assert evaluate.main(["--model", str(files / "tiny.safetensors"), "--sites",
+                          str(files / "valid.tsv.gz"), "--out", str(out), "--threads", "1",
+                          "--baseline-train", str(train)]) == 0
+    base = _read(out / "metrics_baseline.tsv").set_index("modification")
+    assert np.isnan(base.loc["Psi", "AUCb"]) and base.loc["Psi", "n_pos"] == 8
+    assert base.loc["mean", "AUCb"] == pytest.approx(base.loc["m6A", "AUCb"])
+
+
 def test_baseline_deterministic_and_missing_classes():
     train = make_sites(("m6A", "Psi"), 15, length=41, seed=2)
     test = make_sites(("m6A", "Psi"), 5, length=41, seed=3)

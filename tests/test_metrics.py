@@ -91,3 +91,13 @@ def test_gmean_threshold_is_brute_force_best(seed):
     t = gmean_threshold(y, s)
     assert t in s
     assert gmean(t) == pytest.approx(best)
+
+
+def test_unscored_classes_are_na_and_out_of_the_mean(table):
+    df, scores = table
+    full, _ = evaluate_scores(df, scores, CLASSES)
+    metrics, curves = evaluate_scores(df, scores, CLASSES, unscored={"Psi"})
+    psi = metrics.set_index("modification").loc["Psi"]
+    assert psi["n_pos"] == 11 and psi[["AUCb", "AUCm", "AP", "threshold", "MCC"]].isna().all()
+    assert metrics["AUCb"].iloc[-1] == pytest.approx(full["AUCb"].iloc[0])
+    assert set(curves["modification"]) == {"m6A"}

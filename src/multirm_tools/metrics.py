@@ -12,7 +12,7 @@ For each class present in the table:
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Collection, Sequence
 
 import numpy as np
 import pandas as pd
@@ -60,7 +60,8 @@ def _at_threshold(y: np.ndarray, s: np.ndarray, threshold: float) -> tuple[float
 
 
 def evaluate_scores(df: pd.DataFrame, scores: np.ndarray, classes: Sequence[str],
-                    thresholds: dict[str, float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                    thresholds: dict[str, float] | None = None,
+                    unscored: Collection[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Metrics and curves per class of a labelled table from per-class scores.
 
     Parameters
@@ -70,6 +71,8 @@ def evaluate_scores(df: pd.DataFrame, scores: np.ndarray, classes: Sequence[str]
     classes: class names in the column order of ``scores``.
     thresholds: dict class -> cut-off, optional. Classes without one get the maximal
         G-mean cut-off on these data. Default is None.
+    unscored: classes without real scores (e.g. no baseline model): their rows keep
+        ``n_pos``/``n_neg``, their metrics are NaN, and they count in no mean. Default is ().
 
     Returns
     -------
@@ -102,6 +105,9 @@ def evaluate_scores(df: pd.DataFrame, scores: np.ndarray, classes: Sequence[str]
             continue
         y, s = labels[own], scores[own, j]
         n_pos, n_neg = int((y == 1).sum()), int((y == 0).sum())
+        if cls in unscored:
+            rows.append({"modification": cls, "n_pos": n_pos, "n_neg": n_neg})
+            continue
         both = n_pos > 0 and n_neg > 0
         ym = (own & (labels == 1)).astype(int)
         row = {"modification": cls, "n_pos": n_pos, "n_neg": n_neg,

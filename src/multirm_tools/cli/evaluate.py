@@ -6,7 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ..baseline import fit_baseline, predict_baseline, table_windows
@@ -68,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
         train = read_many(args.baseline_train, base_mismatch="drop")
         models = fit_baseline(train, window, seed=args.seed, threads=torch_threads())
         base_scores = predict_baseline(models, table_windows(df, window), cfg.classes)
-        results["_baseline"] = evaluate_scores(df, base_scores, cfg.classes)
+        results["_baseline"] = evaluate_scores(df, base_scores, cfg.classes,
+                                               unscored=set(cfg.classes) - set(models))
     out.mkdir(parents=True, exist_ok=True)
     for suffix, (metrics, curves) in results.items():
         _write_tsv(metrics, out / f"metrics{suffix}.tsv")
