@@ -137,7 +137,7 @@ def scan_codes(model: MultiRMNet, codes: np.ndarray, classes: Sequence[str] | No
         probs = np.full((n, len(classes)), np.nan, dtype=np.float32)
         rows = np.flatnonzero(mask.any(axis=1))
         if rows.size:
-            sel = windows if rows.size == n else windows[rows]
+            sel = windows[rows]  # a writable copy (torch warns about read-only views)
             scores = score_tokens(model, sel, batch_size=batch_size, device=device, tables=tables)
             probs[rows] = scores[:, cols]
             probs[~mask] = np.nan
