@@ -46,7 +46,7 @@ class Spool:
         if not self._fh.closed:
             self._fh.close()
 
-    def chunks(self, size: int = 1 << 20) -> Iterator[np.ndarray]:
+    def chunks(self, size: int = 1 << 18) -> Iterator[np.ndarray]:
         """Read the rows back in order, ``size`` at a time."""
         self.close()
         with open(self.path, "rb") as fh:
@@ -55,6 +55,17 @@ class Spool:
                 if not len(block):
                     return
                 yield block
+
+
+def format_floats(values: np.ndarray) -> np.ndarray:
+    """``FLOAT_FORMAT`` strings of ``values``, shape=(n,) object.
+
+    pandas' own ``float_format`` path costs ~4 us a value; formatting first and
+    writing strings is ~4x faster. Columns with few distinct values (p, q) are
+    better formatted once per value and indexed.
+    """
+    fmt = FLOAT_FORMAT
+    return np.array([fmt % v for v in np.asarray(values, dtype=np.float64).tolist()], dtype=object)
 
 
 def _to_csv(frame: pd.DataFrame, fh: IO[str]) -> None:
@@ -71,7 +82,8 @@ def write_predictions(fh: IO[str], record: np.ndarray, position: np.ndarray, bas
                       q_value: np.ndarray, edge: np.ndarray) -> None:
     """Append rows to the predictions TSV; every argument has shape=(n,).
 
-    ``position`` is 1-based, ``base`` in RNA letters, ``edge`` 0/1.
+    ``position`` is 1-based, ``base`` in RNA letters, ``edge`` 0/1. Float columns
+    may be given already formatted (``format_floats``), which is faster.
     """
     _to_csv(pd.DataFrame({"record": record, "position": position, "base": base,
                           "modification": modification, "probability": probability,

@@ -20,8 +20,9 @@ from ..kmers import encode
 from ..scan import scan_codes
 from ..seqio import AMBIGUOUS, read_fasta, record_locus
 from ..stats import NullHistogram, null_exceedances, p_from_exceedances
-from ..writers import (SPOOL_DTYPE, Spool, write_bed6, write_bedgraph, write_bedgraph_header,
-                       write_predictions, write_predictions_header, write_run_record)
+from ..writers import (SPOOL_DTYPE, Spool, format_floats, write_bed6, write_bedgraph,
+                       write_bedgraph_header, write_predictions, write_predictions_header,
+                       write_run_record)
 from .common import (add_compute_options, atomic_path, base_parser, probability, run_main,
                      setup_compute)
 
@@ -174,6 +175,9 @@ def _write_pass(args, argv, outdir: Path, bundle, classes, spool: Spool, hist: N
     offsets = np.cumsum([0] + [len(q_tables[c]) for c in classes])
     q_flat = np.concatenate([q_tables[c] for c in classes])
     n_null = np.array([len(bundle.null_scores[c]) for c in classes], dtype=np.int64)
+    # p and q take n + 1 values per class: format each once, index per row
+    p_text = np.concatenate([format_floats(p_from_exceedances(np.arange(n + 1), n)) for n in n_null])
+    q_text = format_floats(q_flat)
     cls_names = np.array(classes, dtype=object)
     cls_bases = np.array([rna_base(BY_NAME[c].base) for c in classes], dtype=object)
     rec_ids = np.array([r[0] for r in records], dtype=object)
@@ -200,10 +204,12 @@ def _write_pass(args, argv, outdir: Path, bundle, classes, spool: Spool, hist: N
             cls = block["cls"].astype(np.int64)
             rec = block["rec"]
             p = p_from_exceedances(block["k"], n_null[cls])
-            q = q_flat[offsets[cls] + block["k"]]
+            at = offsets[cls] + block["k"]
+            q = q_flat[at]
             prob = block["prob"]
+            prob_text = format_floats(prob)
             write_predictions(tsv, rec_ids[rec], block["pos"] + 1, cls_bases[cls], cls_names[cls],
-                              prob, p, q, block["edge"])
+                              prob_text, p_text[at], q_text[at], block["edge"])
             gpos = origin[rec] + sign[rec] * block["pos"]
             sig = (p <= args.alpha) & (q <= args.fdr)
             significant += np.bincount(cls[sig], minlength=len(classes))
@@ -211,7 +217,7 @@ def _write_pass(args, argv, outdir: Path, bundle, classes, spool: Spool, hist: N
             for j, c in enumerate(classes):
                 if c in graphs:
                     sel = cls == j
-                    write_bedgraph(graphs[c], chrom[rec[sel]], gpos[sel], prob[sel])
+                    write_bedgraph(graphs[c], chrom[rec[sel]], gpos[sel], prob_text[sel])
         tests = hist.n_tests()
         counts = {c: {"predictions": tests[c], "significant": int(significant[j])}
                   for j, c in enumerate(classes)}
