@@ -16,7 +16,7 @@ import torch
 from multirm_tools.baseline import fit_baseline, predict_baseline, table_windows
 from multirm_tools.bundle import Bundle, load_bundle, save_bundle
 from multirm_tools.cli import evaluate
-from multirm_tools.inference import score_windows
+from multirm_tools.inference import score_windows, zero_wrong_base
 from multirm_tools.metrics import evaluate_scores
 from multirm_tools.model import ModelConfig, MultiRMNet
 from multirm_tools.sites import write_sites
@@ -59,7 +59,8 @@ def test_evaluate_writes_metrics_and_curves(files, tmp_path):
     # same numbers as the library on the same scores
     bundle = load_bundle(files / "tiny.safetensors")
     df = pd.read_csv(files / "valid.tsv.gz", sep="\t")
-    scores = score_windows(bundle.model, table_windows(df, 21))
+    windows = table_windows(df, 21)
+    scores = zero_wrong_base(windows, score_windows(bundle.model, windows), bundle.config.classes)
     want, _ = evaluate_scores(df, scores, CLASSES, bundle.thresholds)
     np.testing.assert_allclose(got[["AUCb", "AUCm", "AP", "Sn", "Sp"]].to_numpy(float),
                                want[["AUCb", "AUCm", "AP", "Sn", "Sp"]].to_numpy(float), rtol=1e-5)
@@ -168,3 +169,16 @@ def test_console_scripts_help():
     for name in MY_SCRIPTS:  # the repository launchers import the same entry point
         launcher = (Path(__file__).parents[1] / "tools" / name).read_text()
         assert f"from {scripts[name].split(':')[0]} import main" in launcher
+
+
+def test_a_class_scores_zero_on_rows_of_another_base(files):
+    """AUCm counts other bases' rows as negatives that the predictor would never report."""
+    bundle = load_bundle(files / "tiny.safetensors")
+    df = pd.read_csv(files / "valid.tsv.gz", sep="\t")
+    windows = table_windows(df, 21)
+    raw = score_windows(bundle.model, windows)
+    scores = zero_wrong_base(windows, raw, bundle.config.classes)
+    classes = list(bundle.config.classes)
+    on_c = (df["modification"] == "m5C").to_numpy()  # C-centred rows
+    assert np.all(scores[on_c, classes.index("m6A")] == 0)
+    assert np.all(scores[on_c, classes.index("m5C")] == raw[on_c, classes.index("m5C")])

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .kmers import tokenize
+from .constants import BY_NAME
+from .kmers import BASES, tokenize
 from .model import MultiRMNet
 
 
@@ -50,3 +51,19 @@ def score_windows(model: MultiRMNet, windows: np.ndarray, batch_size: int = 256,
         raise ValueError(f"windows have length {windows.shape[1]} but the model expects "
                          f"{model.config.window}")
     return score_tokens(model, tokenize(windows, model.config.k), batch_size, device)
+
+
+def zero_wrong_base(windows: np.ndarray, scores: np.ndarray, classes: tuple[str, ...] | list[str]
+                    ) -> np.ndarray:
+    """Set a class's score to 0 where the window's centre base is not the class's base.
+
+    The predictor reports no class on a wrong base; evaluating the same way keeps
+    AUCm (a class's sites against every other row) honest about that.
+
+    windows: shape=(n, window) uint8 codes; scores: shape=(n, len(classes)).
+    """
+    centre = windows[:, windows.shape[1] // 2]
+    out = scores.copy()
+    for j, c in enumerate(classes):
+        out[centre != BASES.index(BY_NAME[c].base), j] = 0.0
+    return out

@@ -43,6 +43,7 @@ from .constants import BY_NAME
 from .errors import InputError
 from .inference import score_windows
 from .kmers import N_CODE, centre_windows, encode, tokenize
+from .metrics import gmean_threshold
 from .model import ModelConfig, MultiRMNet
 
 
@@ -240,16 +241,6 @@ def _validate(model: MultiRMNet, valid: Examples, device) -> dict[str, float]:
     return out
 
 
-def _gmean_threshold(y: np.ndarray, s: np.ndarray) -> float:
-    order = np.argsort(-s)
-    s_sorted, y_sorted = s[order], y[order]
-    tp = np.cumsum(y_sorted)
-    fp = np.cumsum(1 - y_sorted)
-    P, N = max(y.sum(), 1), max(len(y) - y.sum(), 1)
-    g = np.sqrt((tp / P) * (1 - fp / N))
-    return float(s_sorted[int(np.argmax(g))])
-
-
 def calibrate(model: MultiRMNet, calib_df: pd.DataFrame, config: TrainConfig, device
               ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Null score distributions and G-mean thresholds from rows never fitted."""
@@ -270,7 +261,7 @@ def calibrate(model: MultiRMNet, calib_df: pd.DataFrame, config: TrainConfig, de
             null = rng.choice(null, config.max_null, replace=False)
         nulls[name] = np.sort(null.astype(np.float32))
         if 0 < y.sum() < len(y):
-            thresholds[name] = _gmean_threshold(y, s)
+            thresholds[name] = gmean_threshold(y, s)
     return nulls, thresholds
 
 
@@ -330,7 +321,10 @@ def train_model(train_df: pd.DataFrame, valid_df: pd.DataFrame, model_config: Mo
     start_epoch, best_score, best_epoch, bad_epochs, best_state = 0, -np.inf, -1, 0, None
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
-        if ckpt["train_config"] != asdict(config) or ckpt["model_config"] != model_config.to_dict():
+        # epochs and patience may change on resume: a finished run can be extended.
+        same = {k_: v for k_, v in asdict(config).items() if k_ not in ("epochs", "patience")}
+        old = {k_: v for k_, v in ckpt["train_config"].items() if k_ not in ("epochs", "patience")}
+        if old != same or ckpt["model_config"] != model_config.to_dict():
             raise InputError(f"{ckpt_path}: checkpoint was made with other options; use a new --workdir")
         model.load_state_dict(ckpt["model"])
         loss_fn.load_state_dict(ckpt["loss"])

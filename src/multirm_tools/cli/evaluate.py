@@ -11,7 +11,7 @@ import pandas as pd
 from ..baseline import fit_baseline, predict_baseline, table_windows
 from ..bundle import default_bundle_path, load_bundle
 from ..errors import InputError
-from ..inference import score_windows
+from ..inference import score_windows, zero_wrong_base
 from ..metrics import evaluate_scores
 from ..sites import read_many
 from .common import add_compute_options, atomic_path, base_parser, run_main, setup_compute
@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{', '.join(args.sites)}: class(es) {', '.join(foreign)} are not predicted by "
                          f"the model {bundle.path} (it predicts {', '.join(cfg.classes)})")
     windows = table_windows(df, cfg.window)
-    scores = score_windows(bundle.model, windows, args.batch_size, device)
+    scores = zero_wrong_base(windows, score_windows(bundle.model, windows, args.batch_size, device),
+                             cfg.classes)
     results = {"": evaluate_scores(df, scores, cfg.classes, bundle.thresholds)}
     if args.baseline_train:
         window = args.baseline_window or cfg.window
@@ -66,7 +67,9 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--baseline-window must be a positive odd number, got {window}")
         train = read_many(args.baseline_train, base_mismatch="drop")
         models = fit_baseline(train, window, seed=args.seed, threads=torch_threads())
-        base_scores = predict_baseline(models, table_windows(df, window), cfg.classes)
+        base_windows = table_windows(df, window)
+        base_scores = zero_wrong_base(base_windows, predict_baseline(models, base_windows, cfg.classes),
+                                      cfg.classes)
         results["_baseline"] = evaluate_scores(df, base_scores, cfg.classes,
                                                unscored=set(cfg.classes) - set(models))
     out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,148 @@
+"""Training behaviour: the loss, OHEM, uncertainty weighting, determinism and resume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from multirm_tools import train as train_mod
+from multirm_tools.inference import score_windows
+from multirm_tools.kmers import centre_windows, encode
+from multirm_tools.model import ModelConfig
+from multirm_tools.train import MultiTaskLoss, TrainConfig, build_examples, train_model
+
+from synthetic import make_sites
+
+CLASSES = ("m6A", "Psi", "m5C")
+SMALL = dict(window=21, hidden=8, embedding="onehot", embedding_dim=64, attention_dim=8, head_hidden=8,
+             classes=CLASSES)
+
+
+def tables():
+    train = make_sites(CLASSES, n_per_class=60, length=61, seed=1)
+    valid = make_sites(CLASSES, n_per_class=20, length=61, seed=2, id_prefix="v")
+    return train, valid
+
+
+def fit(tmp_path, name="w", epochs=3, **kw):
+    train, valid = tables()
+    cfg = TrainConfig(epochs=epochs, batch_size=32, lr=1e-2, patience=10, background_per_row=1, **kw)
+    return train_model(train, valid, ModelConfig(**SMALL), None, cfg, tmp_path / name, progress=False)
+
+
+def test_uncertainty_weights_reach_the_optimiser(tmp_path):
+    fit(tmp_path, epochs=2)
+    log = pd.read_csv(tmp_path / "w" / "log.tsv", sep="\t")
+    logvars = log[[f"logvar_{c}" for c in CLASSES]].to_numpy()
+    assert np.all(np.abs(logvars[-1]) > 1e-4), "log variances never moved: not optimised"
+
+
+def test_uncertainty_weighting_off_keeps_weights_fixed(tmp_path):
+    fit(tmp_path, epochs=1, uncertainty_weighting=False)
+    log = pd.read_csv(tmp_path / "w" / "log.tsv", sep="\t")
+    assert np.all(log[[f"logvar_{c}" for c in CLASSES]].to_numpy() == 0)
+
+
+def test_ohem_keeps_only_the_hardest_examples():
+    loss_fn = MultiTaskLoss(2, ohem_keep=0.5, uncertainty_weighting=False)
+    # Class 0, four examples, all label 1: logits 5 and 4 are easy, -3 and -4 are hard.
+    logits = torch.tensor([[5.0, 0], [4.0, 0], [-3.0, 0], [-4.0, 0]], requires_grad=True)
+    cls = torch.zeros(4, dtype=torch.long)
+    label = torch.ones(4)
+    loss = loss_fn(logits, cls, label)
+    loss.backward()
+    grad = logits.grad[:, 0]
+    assert torch.all(grad[:2] == 0), "easy examples still contribute"
+    assert torch.all(grad[2:] != 0)
+    expected = torch.nn.functional.softplus(torch.tensor([3.0, 4.0])).mean()
+    assert torch.isclose(loss, expected)
+
+
+def test_missing_class_contributes_no_loss():
+    loss_fn = MultiTaskLoss(3, ohem_keep=1.0, uncertainty_weighting=True)
+    logits = torch.randn(6, 3, requires_grad=True)
+    cls = torch.tensor([0, 0, 0, 2, 2, 2])  # class 1 absent from this batch
+    label = torch.tensor([1.0, 0, 1, 0, 1, 0])
+    loss = loss_fn(logits, cls, label)
+    loss.backward()
+    assert torch.all(logits.grad[:, 1] == 0)
+    assert loss_fn.log_vars.grad[1] == 0, "absent class's uncertainty term still in the loss"
+    assert loss_fn.log_vars.grad[0] != 0 and loss_fn.log_vars.grad[2] != 0
+    # Changing the absent class's logits changes nothing.
+    other = logits.detach().clone()
+    other[:, 1] += 100
+    assert torch.isclose(loss_fn(other, cls, label), loss.detach())
+
+
+def test_background_negatives_sit_on_the_class_base_away_from_the_site():
+    df = make_sites(("Psi",), n_per_class=5, length=201, seed=3)
+    ex = build_examples(df, ("Psi",), 21, background_per_row=3, seed=0)
+    assert len(ex.label) == len(df) * 4
+    assert np.all(ex.windows[:, 10] == encode("T")[0])
+    bg = ex.label[len(df):]
+    assert np.all(bg == 0)
+
+
+def test_same_seed_same_model_other_seed_differs(tmp_path):
+    a = fit(tmp_path, "a", epochs=2)
+    b = fit(tmp_path, "b", epochs=2)
+    c = fit(tmp_path, "c", epochs=2, seed=1)
+    sa, sb, sc = (m.model.state_dict() for m in (a, b, c))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+    for cls in CLASSES:
+        np.testing.assert_array_equal(a.null_scores[cls], b.null_scores[cls])
+
+
+def test_resume_after_kill_continues_the_same_run(tmp_path, monkeypatch):
+    whole = fit(tmp_path, "whole", epochs=4)
+    real_save = train_mod._save_checkpoint
+    calls = []
+
+    def save_then_die(path, state):
+        real_save(path, state)
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # killed right after epoch 2's checkpoint
+
+    monkeypatch.setattr(train_mod, "_save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        fit(tmp_path, "killed", epochs=4)
+    monkeypatch.setattr(train_mod, "_save_checkpoint", real_save)
+    resumed = fit(tmp_path, "killed", epochs=4)
+    log = pd.read_csv(tmp_path / "killed" / "log.tsv", sep="\t")
+    assert log["epoch"].tolist() == [1, 2, 3, 4]
+    sw, sr = whole.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(sw[k], sr[k]) for k in sw)
+
+
+def test_resume_refuses_other_options(tmp_path):
+    fit(tmp_path, "w", epochs=1)
+    with pytest.raises(Exception, match="other options"):
+        fit(tmp_path, "w", epochs=1, ohem_keep=0.5)
+
+
+def test_training_learns_planted_motifs_and_calibrates(tmp_path):
+    bundle = fit(tmp_path, epochs=12)
+    valid = make_sites(CLASSES, n_per_class=30, length=61, seed=5, id_prefix="t")
+    codes = [encode(s) for s in valid["sequence"]]
+    scores = score_windows(bundle.model, centre_windows(codes, valid["site"].to_numpy(), 21))
+    for j, cls in enumerate(CLASSES):
+        m = (valid["modification"] == cls).to_numpy()
+        assert roc_auc_score(valid["label"][m], scores[m, j]) > 0.8, cls
+        null = bundle.null_scores[cls]
+        assert null.size > 0 and np.all(np.diff(null) >= 0)
+        assert 0 <= bundle.thresholds[cls] <= 1
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_training_runs_on_cuda(tmp_path):
+    train, valid = tables()
+    cfg = TrainConfig(epochs=1, batch_size=32, background_per_row=1)
+    bundle = train_model(train, valid, ModelConfig(**SMALL), None, cfg, tmp_path / "g", device="cuda",
+                         progress=False)
+    assert next(bundle.model.parameters()).device.type == "cpu"
