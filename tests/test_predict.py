@@ -260,3 +260,18 @@ def test_help_runs(launcher):
                    "--device", "--threads", "--batch-size", "--version", "--debug"):
         assert option in res.stdout
     assert re.search(r"R Y S W K M B D H V\s+are read as N", res.stdout)
+
+
+def test_short_and_all_n_records(tmp_path, tiny_bundle):
+    fasta = tmp_path / "short.fa"
+    fasta.write_text(">one\nA\n>three\nCgU\n>nnn\nNNRY\n>long\n" + "ACGT" * 10 + "\n")
+    rc, outdir = run(tmp_path, fasta=fasta, model=tiny_bundle)
+    assert rc == 0
+    df = read_tsv(outdir / "predictions.tsv")
+    assert set(df["record"]) == {"one", "three", "long"}  # the all-N record has nothing to predict
+    assert (df.loc[df["record"] != "long", "edge"] == 1).all()
+    assert sorted(set(df.loc[df["record"] == "three", "base"])) == ["C", "G", "U"]
+    long = df[df["record"] == "long"]
+    assert set(long.loc[long["edge"] == 0, "position"]) == set(range(HALF + 1, 40 - HALF + 1))
+    rec = json.loads((outdir / "run.json").read_text())
+    assert rec["counts"]["records"] == 4 and rec["counts"]["positions"] == 1 + 3 + 4 + 40

@@ -58,7 +58,12 @@ outputs (in OUTDIR):
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
+    """Defaults shown once: not for flags, None defaults or help that already states one."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False) or "(default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.epilog = EPILOG
     parser.add_argument("input", metavar="INPUT.fa[.gz]", help="FASTA file, plain or gzipped")
     parser.add_argument("-o", "--outdir", required=True, metavar="OUTDIR",
-                        help="output folder (created if missing)")
+                        help="output folder (created if missing; required)")
     parser.add_argument("--model", default=None, metavar="BUNDLE",
                         help=f"model bundle (.safetensors) (default: the bundled model, "
                              f"{default_bundle_path().name})")
