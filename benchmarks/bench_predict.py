@@ -11,12 +11,18 @@ positions/s and < 2 GB RSS at 1 Mb and at 10 Mb.
     python benchmarks/bench_predict.py                 # 1 Mb
     python benchmarks/bench_predict.py --megabases 10  # 10 Mb
     python benchmarks/bench_predict.py --profile       # cProfile top functions
+
+On a machine shared with other jobs, OpenMP's default busy-waiting makes two
+PyTorch threads far slower than one (measured: 336 vs 3,507 windows/s at load
+3.5 on 2 cores); run with ``OMP_WAIT_POLICY=PASSIVE`` there. The load average
+is printed with the result so numbers can be judged.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import os
 import pstats
 import resource
 import sys
@@ -109,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"positions: {positions:,}  time: {elapsed:.1f} s  positions/s: {positions / elapsed:,.0f}  "
           f"peak RSS: {rss_mb:,.0f} MB  predictions.tsv: {tsv_mb:,.0f} MB  "
           f"(threads {args.threads}, batch {args.batch_size}, window {args.window}, hidden {args.hidden}, "
-          f"embedding {args.embedding_dim})")
+          f"embedding {args.embedding_dim}; load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} CPUs, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'default')})")
     if prof:
         pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
     return 0
