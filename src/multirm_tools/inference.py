@@ -38,7 +38,7 @@ def score_tokens(model: MultiRMNet, tokens: np.ndarray, batch_size: int = 256,
         tables = torch.stack(model.gate_tables()).to(device)
     out = np.empty((len(tokens), len(model.config.classes)), dtype=np.float32)
     for lo in range(0, len(tokens), batch_size):
-        batch = torch.as_tensor(np.ascontiguousarray(tokens[lo:lo + batch_size]), dtype=torch.long,
+        batch = torch.as_tensor(np.array(tokens[lo:lo + batch_size], dtype=np.int64), dtype=torch.long,
                                 device=device)
         out[lo:lo + batch_size] = torch.sigmoid(model.scan_logits(batch, tables)).float().cpu().numpy()
     return out

@@ -124,7 +124,9 @@ class MultiRMNet(nn.Module):
         u = torch.tanh(self.att_proj(states))  # (B, T, A)
         attn = torch.softmax(u @ self.att_query.T, dim=1).transpose(1, 2)  # (B, C, T)
         context = attn @ states  # (B, C, 2H)
-        hid = torch.relu(torch.einsum("bcd,cdf->bcf", self.dropout(context), self.head_w1) + self.head_b1)
+        # GELU, not ReLU: with small BiLSTM states a ReLU head can die whole (constant output).
+        hid = nn.functional.gelu(torch.einsum("bcd,cdf->bcf", self.dropout(context), self.head_w1)
+                                 + self.head_b1)
         logits = (self.dropout(hid) * self.head_w2).sum(-1) + self.head_b2
         return logits, attn
 
@@ -179,10 +181,14 @@ class MultiRMNet(nn.Module):
         H = self.config.hidden
         B, T = tokens.shape
         V = tables.shape[1]
-        flat = tables.reshape(2 * V, 4 * H)
+        # tanh is several times slower than sigmoid on CPU here: tanh(x) = 2 sigmoid(2x) - 1, so the
+        # cell-input columns are doubled and one sigmoid call serves all four gates.
+        scale = torch.ones(4 * H, dtype=tables.dtype, device=tables.device)
+        scale[2 * H:3 * H] = 2.0
+        flat = (tables * scale).reshape(2 * V, 4 * H)
         # Row ids per step for both directions: forward reads left to right, reverse right to left.
         idx = torch.stack([tokens, tokens.flip(1) + V]).transpose(1, 2).contiguous()  # (2, T, B)
-        whh = torch.stack([self.lstm.weight_hh_l0.T, self.lstm.weight_hh_l0_reverse.T]).contiguous()
+        whh = torch.stack([self.lstm.weight_hh_l0.T, self.lstm.weight_hh_l0_reverse.T]) * scale
         h = flat.new_zeros(2, B, H)
         c = flat.new_zeros(2, B, H)
         g = flat.new_empty(2, B, 4 * H)
@@ -190,9 +196,9 @@ class MultiRMNet(nn.Module):
         for t in range(T):
             # Gathering one step's rows at a time keeps the working set in cache.
             torch.baddbmm(flat[idx[:, t].reshape(-1)].view(2, B, 4 * H), h, whh, out=g)
-            s = torch.sigmoid(g)  # one call for all gates; the cell input uses tanh below
-            c = torch.addcmul(s[..., H:2 * H] * c, s[..., :H], torch.tanh(g[..., 2 * H:3 * H]))
-            h = s[..., 3 * H:] * torch.tanh(c)
+            s = torch.sigmoid(g)
+            c = torch.addcmul(s[..., H:2 * H] * c, s[..., :H], 2 * s[..., 2 * H:3 * H] - 1)
+            h = s[..., 3 * H:] * (2 * torch.sigmoid(2 * c) - 1)
             out[t] = h
         states = torch.cat([out[:, 0].transpose(0, 1), out[:, 1].flip(0).transpose(0, 1)], dim=-1)
         return self._attend(states)[0]

@@ -179,6 +179,9 @@ def epoch_examples(ex: Examples, n_classes: int, config: TrainConfig, epoch: int
 class MultiTaskLoss(nn.Module):
     """Masked per-class BCE with OHEM inside each class and uncertainty weighting across classes.
 
+    OHEM keeps the hardest ``ohem_keep`` share of the sites and of the
+    background of each class in the batch; the other examples give no gradient.
+
     ``log_vars`` (one per class) are parameters: hand this module's parameters
     to the optimiser together with the network's.
     """
@@ -214,9 +217,16 @@ class MultiTaskLoss(nn.Module):
         losses = logits.new_zeros(n_classes)
         present = torch.zeros(n_classes, dtype=torch.bool, device=logits.device)
         for c in torch.unique(cls).tolist():
-            lc = loss[cls == c]
-            k = max(1, int(np.ceil(self.ohem_keep * lc.numel())))
-            losses[c] = torch.topk(lc, k).values.mean() if k < lc.numel() else lc.mean()
+            in_c = cls == c
+            kept = []
+            # Hardest examples within sites and within background separately: a shared ranking
+            # keeps mostly one label while the model is undecided, and it collapses to a constant.
+            for lab in (0.0, 1.0):
+                lc = loss[in_c & (label == lab)]
+                if lc.numel():
+                    k = max(1, int(np.ceil(self.ohem_keep * lc.numel())))
+                    kept.append(torch.topk(lc, k).values if k < lc.numel() else lc)
+            losses[c] = torch.cat(kept).mean()
             present[c] = True
         return losses, present
 
