@@ -16,6 +16,10 @@ sites_train.tsv    labelled sites (m6A, Psi; 12 sites + 12 backgrounds each; 41 
 sites_valid.tsv    the same classes, another seed
 sites_missing_column.tsv  a sites table without the ``label`` column
 all_n.fa           sequence of N only: embed must refuse it with one line
+
+The tables and FASTA files come out byte-identical on every run. The bundle's tensors and
+metadata do too, but not its bytes: safetensors writes the metadata keys in arbitrary
+order, so its sha256 changes; the wrapper tests therefore do not pin that sha256.
 """
 
 from __future__ import annotations
