@@ -28,7 +28,7 @@ import torch
 
 from multirm_tools.bundle import save_bundle
 from multirm_tools.model import ModelConfig
-from multirm_tools.sites import read_sites
+from multirm_tools.sites import read_sites, write_sites
 from multirm_tools.train import TrainConfig, train_model
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -80,17 +80,21 @@ def main(argv=None) -> int:
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--patience", type=int, default=4)
-    p.add_argument("--max-rows-per-class", type=int, default=12000)
+    p.add_argument("--max-rows-per-class", type=int, default=15000)
     p.add_argument("--background-per-row", type=int, default=2)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--ohem-keep", type=float, default=0.7)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--dump-train", default=None,
+                   help="also write the assembled training table here (for the baseline's evaluation)")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     t0 = time.time()
     train, valid = assemble(a.seed)
     print(train.groupby(["modification", "label"]).size().unstack().to_string(), file=sys.stderr)
+    if a.dump_train:
+        write_sites(train, a.dump_train)
     if a.embedding == "onehot":
         emb, cfg = None, ModelConfig(window=a.window, hidden=a.hidden, embedding="onehot", embedding_dim=64)
     else:

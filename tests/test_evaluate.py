@@ -161,7 +161,7 @@ def test_console_scripts_help():
     scripts = dict(re.findall(r'^([\w-]+)\s*=\s*"([^"]+)"', section, re.M))
     argv = [x for name in MY_SCRIPTS for x in (name, scripts[name])]
     res = subprocess.run([sys.executable, "-c", _HELP_SCRIPT, *argv], capture_output=True, text=True,
-                         timeout=120)
+                         timeout=300)
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-2000:]
     bindir = Path(sys.executable).parent
     installed = [name for name in MY_SCRIPTS if (bindir / name).is_file()]

@@ -254,7 +254,7 @@ def test_help_runs(launcher):
         cmd = [exe, "--help"]
     else:
         cmd = [sys.executable, str(ROOT / "tools" / "multirm-predict"), "--help"]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     for option in ("--outdir", "--model", "--alpha", "--fdr", "--classes", "--motif-filter", "--bedgraph",
                    "--device", "--threads", "--batch-size", "--version", "--debug"):

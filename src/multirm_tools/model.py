@@ -112,7 +112,7 @@ class MultiRMNet(nn.Module):
         self.att_proj = nn.Linear(2 * H, config.attention_dim)
         self.att_query = nn.Parameter(torch.randn(C, config.attention_dim) / config.attention_dim ** 0.5)
         F = config.head_hidden
-        self.head_w1 = nn.Parameter(torch.randn(C, 2 * H, F) / (2 * H) ** 0.5)
+        self.head_w1 = nn.Parameter(torch.randn(C, 4 * H, F) / (4 * H) ** 0.5)
         self.head_b1 = nn.Parameter(torch.zeros(C, F))
         self.head_w2 = nn.Parameter(torch.randn(C, F) / F ** 0.5)
         self.head_b2 = nn.Parameter(torch.zeros(C))
@@ -120,10 +120,17 @@ class MultiRMNet(nn.Module):
 
     # -- shared tail: attention and heads -------------------------------------------------
     def _attend(self, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """states (B, T, 2H) -> logits (B, C), attention (B, C, T)."""
+        """states (B, T, 2H) -> logits (B, C), attention (B, C, T).
+
+        Each head reads its class's attention context and the centre token's states (4H).
+        """
         u = torch.tanh(self.att_proj(states))  # (B, T, A)
         attn = torch.softmax(u @ self.att_query.T, dim=1).transpose(1, 2)  # (B, C, T)
         context = attn @ states  # (B, C, 2H)
+        # The heads also see the states at the centre token, so the site's own neighbourhood
+        # does not have to be found by attention first.
+        centre = states[:, states.shape[1] // 2]  # (B, 2H)
+        context = torch.cat([context, centre[:, None].expand(-1, context.shape[1], -1)], dim=-1)
         # GELU, not ReLU: with small BiLSTM states a ReLU head can die whole (constant output).
         hid = nn.functional.gelu(torch.einsum("bcd,cdf->bcf", self.dropout(context), self.head_w1)
                                  + self.head_b1)

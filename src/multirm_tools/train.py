@@ -383,7 +383,7 @@ def train_model(train_df: pd.DataFrame, valid_df: pd.DataFrame, model_config: Mo
                **{f"logvar_{c}": float(v) for c, v in zip(classes, loss_fn.log_vars.detach().cpu())}}
         new = not log_path.exists()
         with open(log_path, "a", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(row), delimiter="\t")
+            w = csv.DictWriter(fh, fieldnames=list(row), delimiter="\t", lineterminator="\n")
             if new:
                 w.writeheader()
             w.writerow(row)
