@@ -5,8 +5,9 @@ Inside the file:
 - tensors ``model.<name>``: the network's state dict (the frozen embedding included);
 - tensors ``null.<class>``: sorted scores (probabilities) of held-out unmodified
   sites of that class's base, the null distribution for p-values;
-- metadata (JSON strings): ``format``, ``format_version``, ``config`` (ModelConfig),
-  ``thresholds`` (per-class G-mean probability cut-offs), ``provenance``.
+- metadata: one JSON string under ``multirm_bundle`` with ``format``,
+  ``format_version``, ``config`` (ModelConfig), ``thresholds`` (per-class G-mean
+  probability cut-offs) and ``provenance``.
 
 safetensors stores raw arrays and a JSON header, so loading runs no pickle and
 no code: safe for a Galaxy server loading users' files.
@@ -33,6 +34,7 @@ from .model import ModelConfig, MultiRMNet
 FORMAT = "multirm-bundle"
 FORMAT_VERSION = 1
 DEFAULT_BUNDLE_NAME = "multirm-default.safetensors"
+METADATA_KEY = "multirm_bundle"
 
 
 @dataclass
@@ -74,13 +76,16 @@ def save_bundle(path: str | os.PathLike, bundle: Bundle) -> None:
     for cls in cfg.classes:
         tensors[f"null.{cls}"] = torch.from_numpy(np.sort(np.asarray(bundle.null_scores[cls], np.float32)))
     provenance = {"multirm_tools_version": __version__, **bundle.provenance}
-    metadata = {
+    header = {
         "format": FORMAT,
-        "format_version": str(FORMAT_VERSION),
-        "config": json.dumps(cfg.to_dict()),
-        "thresholds": json.dumps({k: float(v) for k, v in bundle.thresholds.items()}),
-        "provenance": json.dumps(provenance),
+        "format_version": FORMAT_VERSION,
+        "config": cfg.to_dict(),
+        "thresholds": {k: float(v) for k, v in bundle.thresholds.items()},
+        "provenance": provenance,
     }
+    # One metadata key: safetensors writes several keys in arbitrary order, and the same model
+    # must give the same bytes (and sha256) every time it is saved.
+    metadata = {METADATA_KEY: json.dumps(header, sort_keys=True)}
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
@@ -108,16 +113,20 @@ def load_bundle(path: str | os.PathLike | None = None, device: str | torch.devic
     except Exception as exc:  # safetensors raises its own types for every malformed file
         raise BundleError(f"{path}: not a readable model bundle (truncated or not a safetensors "
                           f"file): {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
-    if meta.get("format") != FORMAT:
-        raise BundleError(f"{path}: not a multirm-tools model bundle (format {meta.get('format')!r})")
-    version = meta.get("format_version")
-    if version != str(FORMAT_VERSION):
+    try:
+        header = json.loads(meta[METADATA_KEY])
+    except (KeyError, json.JSONDecodeError):
+        raise BundleError(f"{path}: not a multirm-tools model bundle (no {METADATA_KEY} header)") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise BundleError(f"{path}: not a multirm-tools model bundle")
+    version = header.get("format_version")
+    if version != FORMAT_VERSION:
         raise BundleError(f"{path}: bundle format version {version} is not supported by multirm-tools "
                           f"{__version__} (expects {FORMAT_VERSION})")
     try:
-        config = ModelConfig.from_dict(json.loads(meta["config"]))
-        thresholds = {k: float(v) for k, v in json.loads(meta.get("thresholds", "{}")).items()}
-        provenance = json.loads(meta.get("provenance", "{}"))
+        config = ModelConfig.from_dict(header["config"])
+        thresholds = {k: float(v) for k, v in header.get("thresholds", {}).items()}
+        provenance = header.get("provenance", {})
         state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
         model = MultiRMNet(config)
         model.load_state_dict(state, strict=True)

@@ -1,0 +1,110 @@
+"""k-mer tokens, the network's two paths, and model bundles."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from multirm_tools.bundle import Bundle, load_bundle, save_bundle
+from multirm_tools.errors import BundleError
+from multirm_tools.kmers import centre_windows, encode, tokenize, vocabulary
+from multirm_tools.model import ModelConfig, MultiRMNet
+
+from conftest import make_tiny_bundle
+
+
+def test_tokens_follow_the_vocabulary_and_n_is_token_zero():
+    vocab = vocabulary(3)
+    seq = "ACGTNACGUacg"
+    tokens = tokenize(encode(seq), 3)
+    dna = seq.upper().replace("U", "T")
+    for i, t in enumerate(tokens):
+        kmer = dna[i:i + 3]
+        assert vocab[t] == (kmer if "N" not in kmer else "NNN")
+    assert vocab[1:] == ["".join(p) for p in itertools.product("ACGT", repeat=3)]
+
+
+def test_centre_windows_pad_with_n_past_the_ends():
+    codes = [encode("ACGTA"), encode("GGGGGGGGG")]
+    w = centre_windows(codes, np.array([0, 4]), 5)
+    assert w[0].tolist() == [4, 4, 0, 1, 2]
+    assert w[1].tolist() == [2] * 5
+
+
+@pytest.mark.parametrize("hidden", [3, 16])
+def test_scan_path_equals_lstm_path(hidden):
+    torch.manual_seed(0)
+    cfg = ModelConfig(window=21, hidden=hidden, embedding="word2vec", embedding_dim=10, attention_dim=4,
+                      head_hidden=5)
+    model = MultiRMNet(cfg, torch.randn(cfg.vocab_size, 10)).eval()
+    tokens = torch.randint(0, cfg.vocab_size, (37, cfg.n_tokens))
+    with torch.no_grad():
+        torch.testing.assert_close(model.scan_logits(tokens), model(tokens), atol=1e-5, rtol=1e-5)
+
+
+def test_batch_rows_are_independent():
+    """MultiRM reshaped the final BiLSTM state across the batch; one window must not see another."""
+    torch.manual_seed(1)
+    model = MultiRMNet(ModelConfig(window=21, hidden=8, embedding="onehot", embedding_dim=64)).eval()
+    tokens = torch.randint(0, 65, (8, 19))
+    with torch.no_grad():
+        whole = model(tokens)
+        alone = torch.cat([model(tokens[i:i + 1]) for i in range(8)])
+    torch.testing.assert_close(whole, alone, atol=1e-6, rtol=1e-5)
+
+
+def test_bundle_round_trip_and_same_bytes(tmp_path):
+    a = make_tiny_bundle(tmp_path / "a.safetensors", seed=3)
+    b = make_tiny_bundle(tmp_path / "b.safetensors", seed=3)
+    assert a.read_bytes() == b.read_bytes(), "the same model must give the same file"
+    loaded = load_bundle(a)
+    assert loaded.config == ModelConfig(window=21, hidden=8, embedding="onehot", embedding_dim=64,
+                                        attention_dim=8, head_hidden=8)
+    assert loaded.thresholds["m6A"] == 0.5
+    assert all(np.all(np.diff(v) >= 0) for v in loaded.null_scores.values())
+    again = tmp_path / "c.safetensors"
+    save_bundle(again, loaded)
+    reloaded = load_bundle(again)
+    for k, v in loaded.model.state_dict().items():
+        assert torch.equal(v, reloaded.model.state_dict()[k])
+
+
+def test_truncated_bundle_is_refused(tmp_path):
+    path = make_tiny_bundle(tmp_path / "m.safetensors")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(BundleError, match="truncated"):
+        load_bundle(path)
+
+
+def test_foreign_and_future_bundles_are_refused(tmp_path):
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"x": torch.zeros(2)}, str(foreign))
+    with pytest.raises(BundleError, match="not a multirm-tools model bundle"):
+        load_bundle(foreign)
+    future = tmp_path / "future.safetensors"
+    save_file({"x": torch.zeros(2)}, str(future),
+              metadata={"multirm_bundle": json.dumps({"format": "multirm-bundle", "format_version": 99})})
+    with pytest.raises(BundleError, match="format version 99"):
+        load_bundle(future)
+    with pytest.raises(BundleError, match="not found"):
+        load_bundle(tmp_path / "missing.safetensors")
+
+
+def test_bundle_with_missing_weights_is_refused(tmp_path):
+    cfg = ModelConfig(window=21, hidden=8, embedding="onehot", embedding_dim=64)
+    model = MultiRMNet(cfg)
+    path = tmp_path / "m.safetensors"
+    save_bundle(path, Bundle(model, {c: np.array([0.1, 0.2]) for c in cfg.classes}))
+    from safetensors import safe_open
+    with safe_open(str(path), "pt") as fh:
+        tensors = {k: fh.get_tensor(k) for k in fh.keys() if k != "model.head_b2"}
+        meta = fh.metadata()
+    save_file(tensors, str(path), metadata=meta)
+    with pytest.raises(BundleError, match="invalid model bundle"):
+        load_bundle(path)
