@@ -90,6 +90,9 @@ def save_bundle(path: str | os.PathLike, bundle: Bundle) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         save_file(tensors, str(tmp), metadata=metadata)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # the temporary file is private; the bundle is not
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -69,6 +69,9 @@ class TrainConfig:
     clip_norm: float = 5.0
 
 
+CALIBRATION_BACKGROUND = 16  # same-base background positions drawn per calibration row
+
+
 class Examples(NamedTuple):
     """Labelled windows: one class and label each."""
 
@@ -255,8 +258,10 @@ def calibrate(model: MultiRMNet, calib_df: pd.DataFrame, config: TrainConfig, de
               ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Null score distributions and G-mean thresholds from rows never fitted."""
     classes = model.config.classes
+    # Many background positions per row: the null's size bounds the smallest p-value, 1 / (n + 1).
     ex = build_examples(calib_df, classes, model.config.window,
-                        background_per_row=max(4, config.background_per_row), seed=config.seed + 7)
+                        background_per_row=max(CALIBRATION_BACKGROUND, config.background_per_row),
+                        seed=config.seed + 7)
     windows = _mask_context(ex.windows, ex.left, ex.right)
     scores = score_windows(model, windows, batch_size=512, device=device)
     rng = np.random.default_rng([config.seed, 4])

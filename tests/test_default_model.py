@@ -1,0 +1,49 @@
+"""The shipped default model: it loads, it runs through multirm-predict, and it still scores well."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from multirm_tools.bundle import default_bundle_path, load_bundle
+from multirm_tools.cli import evaluate, predict
+from multirm_tools.constants import CLASS_NAMES
+
+ROOT = Path(__file__).resolve().parents[1]
+VALID = ROOT.parent / "shared" / "data" / "multirm" / "valid.tsv.gz"
+
+
+def test_default_bundle_is_complete():
+    bundle = load_bundle()
+    assert bundle.path == str(default_bundle_path())
+    assert bundle.config.classes == CLASS_NAMES
+    for cls in CLASS_NAMES:
+        null = bundle.null_scores[cls]
+        assert null.size >= 1000, cls  # p-values need a null of useful resolution
+        assert np.all((null >= 0) & (null <= 1))
+        assert 0 < bundle.thresholds[cls] < 1, cls
+    assert (default_bundle_path().parent / "MODEL_CARD.md").is_file()
+
+
+def test_readme_main_job_runs_with_the_default_model(tmp_path):
+    out = tmp_path / "example"
+    assert predict.main([str(ROOT / "test-data" / "example.fa"), "-o", str(out), "--bedgraph",
+                         "--threads", "1"]) == 0
+    pred = pd.read_csv(out / "predictions.tsv", sep="\t")
+    assert set(pred["modification"]) == set(CLASS_NAMES)
+    assert pred["probability"].between(0, 1).all()
+    assert (pred["p_value"] > 0).all() and (pred["p_value"] <= 1).all()
+    assert (out / "sites.bed").exists() and (out / "run.json").exists()
+
+
+@pytest.mark.shared_data
+@pytest.mark.skipif(not VALID.exists(), reason="../shared/data is absent")
+def test_default_model_still_separates_the_validation_split(tmp_path):
+    """A guard against shipping a broken model; the validation split chose its epoch."""
+    assert evaluate.main(["--sites", str(VALID), "--out", str(tmp_path), "--threads", "1"]) == 0
+    metrics = pd.read_csv(tmp_path / "metrics.tsv", sep="\t").set_index("modification")
+    assert metrics.loc["mean", "AUCb"] >= 0.85
+    assert metrics.loc["mean", "AUCm"] >= 0.93
