@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--megabases", type=float, default=1.0, help="FASTA size in Mb (default 1)")
     ap.add_argument("--record-length", type=int, default=10_000, help="nt per record (default 10000)")
     ap.add_argument("--threads", type=int, default=2, help="PyTorch threads (default 2)")
-    ap.add_argument("--batch-size", type=int, default=256, help="windows per call (default 256)")
+    ap.add_argument("--batch-size", type=int, default=512, help="windows per call (default 512, as multirm-predict)")
     ap.add_argument("--window", type=int, default=51)
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--embedding-dim", type=int, default=300)

@@ -45,7 +45,7 @@ def base_parser(prog: str, description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def add_compute_options(parser: argparse.ArgumentParser, batch_size: int = 256) -> None:
+def add_compute_options(parser: argparse.ArgumentParser, batch_size: int = 512) -> None:
     """``--device``, ``--threads``, ``--batch-size``: shared by every tool that runs the network."""
     group = parser.add_argument_group("compute")
     group.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
