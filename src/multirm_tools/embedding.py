@@ -16,6 +16,7 @@ import numpy as np
 
 from .errors import InputError
 from .kmers import encode, tokenize, vocabulary
+from .seqio import read_fasta
 
 FASTA_SUFFIXES = (".fa", ".fasta", ".fna", ".fa.gz", ".fasta.gz", ".fna.gz")
 TABLE_SUFFIXES = (".tsv", ".tsv.gz")
@@ -23,41 +24,10 @@ MAX_SENTENCE = 10000  # gensim truncates longer sentences; split them instead
 
 
 def _open_text(path: Path):
+    """A text handle on a plain or gzipped file (gzip detected from its content)."""
     with open(path, "rb") as fh:
         gz = fh.read(2) == b"\x1f\x8b"
     return gzip.open(path, "rt") if gz else open(path, "rt")
-
-
-def read_fasta_sequences(path: str | os.PathLike) -> Iterator[str]:
-    """Yield the sequences of a plain or gzipped FASTA file (headers dropped).
-
-    Raises
-    ------
-    InputError
-        If the file is missing, unreadable, or does not start with ``>``.
-    """
-    path = Path(path)
-    try:
-        with _open_text(path) as fh:
-            parts: list[str] | None = None
-            for lineno, line in enumerate(fh, 1):
-                line = line.strip()
-                if not line:
-                    continue
-                if line.startswith(">"):
-                    if parts:
-                        yield "".join(parts)
-                    parts = []
-                elif parts is None:
-                    raise InputError(f"{path}: line {lineno}: FASTA must start with a '>' header")
-                else:
-                    parts.append(line)
-            if parts:
-                yield "".join(parts)
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read ({exc})") from None
 
 
 def sequence_sentences(seq: str, k: int = 3) -> list[list[str]]:
@@ -104,7 +74,7 @@ class KmerCorpus:
 
     def __iter__(self) -> Iterator[list[str]]:
         for path in self.fasta:
-            for seq in read_fasta_sequences(path):
+            for seq in (r.sequence for r in read_fasta(path)):
                 yield from sequence_sentences(seq, self.k)
         for seq in self.table_seqs:
             yield from sequence_sentences(seq, self.k)
