@@ -77,7 +77,7 @@ def rna_base(base: str) -> str:
 
 
 def motif_regex(mod: Modification) -> re.Pattern[str] | None:
-    """A regex matching the motif with the modified base captured by a lookahead, or None."""
+    """A regex matching the motif (DNA letters; the modified base at ``motif_offset``), or None."""
     if mod.motif is None:
         return None
     return re.compile("".join(f"[{IUPAC_DNA[c]}]" for c in mod.motif))

@@ -68,16 +68,11 @@ def tokenize(codes: np.ndarray, k: int = 3) -> np.ndarray:
     return value
 
 
-def pad_codes(codes: np.ndarray, half: int) -> np.ndarray:
-    """Pad a code array with ``half`` N codes on both sides (windows of edge positions)."""
-    return np.concatenate([np.full(half, N_CODE, np.uint8), codes, np.full(half, N_CODE, np.uint8)])
-
-
 def window_tokens(tokens_padded: np.ndarray, start: int, stop: int, n_tokens: int) -> np.ndarray:
     """Token windows of positions ``start .. stop-1`` from a padded record's token array.
 
-    ``tokens_padded`` is ``tokenize(pad_codes(codes, half))``; the window of
-    sequence position ``p`` is ``tokens_padded[p : p + n_tokens]``. Returns a
+    ``tokens_padded`` tokenizes the codes padded with ``half`` N codes on each side; the
+    window of sequence position ``p`` is ``tokens_padded[p : p + n_tokens]``. Returns a
     read-only view, shape=(stop - start, n_tokens), without copying.
     """
     view = np.lib.stride_tricks.sliding_window_view(tokens_padded, n_tokens)

@@ -17,7 +17,7 @@ import torch
 
 from .constants import BY_NAME, IUPAC_DNA
 from .inference import score_tokens
-from .kmers import BASES, N_CODE, encode, tokenize, window_tokens
+from .kmers import BASES, N_CODE, tokenize, window_tokens
 from .model import MultiRMNet
 
 #: Positions per chunk: a few MB of tokens and probabilities.
@@ -145,7 +145,3 @@ def scan_codes(model: MultiRMNet, codes: np.ndarray, classes: Sequence[str] | No
         edge = (pos < half) | (pos >= L - half)
         yield ScanChunk(start, codes[start:stop], edge, mask, probs)
 
-
-def scan_sequence(model: MultiRMNet, sequence: str, **kwargs) -> Iterator[ScanChunk]:
-    """``scan_codes`` of a sequence string (RNA or DNA letters, any case)."""
-    return scan_codes(model, encode(sequence), **kwargs)
