@@ -1,0 +1,165 @@
+"""multirm-correlate: correlation of the classes' attention queries; distances between predicted sites."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from .. import __version__
+from ..bundle import default_bundle_path, load_bundle
+from ..constants import canonical_name
+from ..correlate import attention_queries, correlation_tables, distance_table, pearson_matrix
+from ..errors import InputError, UsageError
+from ..writers import FLOAT_FORMAT, write_run_record
+from .common import atomic_path, base_parser, positive_int, run_main
+from .explain import read_bed, require_attention
+
+PROG = "multirm-correlate"
+
+DESCRIPTION = """\
+Associations among modifications. From a model bundle: Pearson's r between the
+classes' attention query vectors (one per class, the direction of BiLSTM states it
+attends to; MultiRM Fig. 3) with two-sided p-values. From predicted sites (BED): for
+each ordered pair of classes A, B, the median distance from each A site to the nearest
+B site on the same chromosome and strand, against B placed at random.
+"""
+
+EPILOG = """\
+sites:
+  BED files with at least 6 columns (multirm-predict's sites.bed): the name column is
+  the class (aliases accepted); where it is no class, the file name (m6A.bed) is.
+  Shuffles draw B's positions uniformly within the span of all given sites on that
+  chromosome and strand. p = (1 + #shuffled medians <= observed) / (shuffles + 1),
+  one-sided: B closer to A than chance.
+
+outputs (in OUTDIR):
+  correlation.tsv       header: modification and the class names; one row per class:
+                        its name and its r with every class (symmetric, ones on the
+                        diagonal)
+  correlation_long.tsv  class_a class_b pearson_r p_value (each unordered pair once)
+  distances.tsv         with --sites: class_a class_b n_pairs observed_median
+                        expected_median p_value
+  run.json              provenance
+"""
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown once: not for flags, None defaults or help that already states one."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False) or "(default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = base_parser(PROG, DESCRIPTION)
+    parser.formatter_class = _HelpFormatter
+    parser.epilog = EPILOG
+    parser.add_argument("-o", "--outdir", required=True, metavar="OUTDIR",
+                        help="output folder (created if missing; required)")
+    parser.add_argument("--model", default=None, metavar="BUNDLE",
+                        help=f"model bundle (.safetensors) (default: the bundled model, "
+                             f"{default_bundle_path().name})")
+    parser.add_argument("--sites", nargs="+", default=None, metavar="BED",
+                        help="predicted sites (BED6, name = class), one or more files")
+    parser.add_argument("--shuffles", type=positive_int, default=1000,
+                        help="random placements of class B per pair")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the shuffles")
+    return parser
+
+
+def read_sites(paths: list[str]) -> pd.DataFrame:
+    """Sites of all BED files: ``chrom start strand modification`` (canonical class names).
+
+    Raises
+    ------
+    InputError
+        An empty file, or a row whose name is no class in a file whose name is none either.
+    """
+    frames = []
+    for path in paths:
+        bed = read_bed(path)
+        name = Path(path).name
+        if bed.empty:
+            raise InputError(f"{name}: no sites (empty BED file)")
+        try:
+            fallback = canonical_name(Path(path).name.split(".")[0])
+        except UsageError:
+            fallback = None
+        classes = []
+        for n, line in zip(bed["name"], bed["line"]):
+            try:
+                classes.append(canonical_name(n))
+            except UsageError:
+                if fallback is None:
+                    raise InputError(f"{name} line {line}: name {n!r} is no modification class, and "
+                                     f"neither is the file name") from None
+                classes.append(fallback)
+        frames.append(pd.DataFrame({"chrom": bed["chrom"], "start": bed["start"],
+                                    "strand": bed["strand"], "modification": classes}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _write_tsv(df: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, sep="\t", index=False, float_format=FLOAT_FORMAT, na_rep="NA",
+                  lineterminator="\n")
+
+
+def _body(args: argparse.Namespace, argv: list[str] | None) -> int:
+    outdir = Path(args.outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise UsageError(f"-o {outdir}: exists and is not a folder")
+    require_attention(args.model, PROG)
+    bundle = load_bundle(args.model)
+    classes = list(bundle.config.classes)
+    r, p = pearson_matrix(attention_queries(bundle.model))
+    matrix, long = correlation_tables(classes, r, p)
+    distances = None
+    if args.sites:
+        sites = read_sites(args.sites)
+        present = [c for c in classes if c in set(sites["modification"])]
+        present += sorted(set(sites["modification"]) - set(classes))
+        if len(present) < 2:
+            raise InputError(f"{', '.join(args.sites)}: sites of fewer than two classes "
+                             f"({', '.join(present)}); distances need two")
+        distances = distance_table(sites, present, args.shuffles, args.seed)
+    outdir.mkdir(parents=True, exist_ok=True)
+    _write_tsv(matrix, outdir / "correlation.tsv")
+    _write_tsv(long, outdir / "correlation_long.tsv")
+    outputs = ["correlation.tsv", "correlation_long.tsv"]
+    if distances is not None:
+        _write_tsv(distances, outdir / "distances.tsv")
+        outputs.append("distances.tsv")
+    with atomic_path(outdir / "run.json") as tmp:
+        write_run_record(tmp, {
+            "tool": PROG,
+            "version": __version__,
+            "command_line": shlex.join([PROG, *(sys.argv[1:] if argv is None else argv)]),
+            "model": {"path": bundle.path, "sha256": bundle.sha256},
+            "sites": args.sites or [],
+            "shuffles": args.shuffles,
+            "seed": args.seed,
+            "outputs": outputs + ["run.json"],
+        })
+    top = long.reindex(long["pearson_r"].abs().sort_values(ascending=False).index).head(3)
+    print(f"{PROG}: {len(classes)} classes; strongest attention correlations: "
+          + ", ".join(f"{a}~{b} r={v:.2f}" for a, b, v in zip(top["class_a"], top["class_b"],
+                                                              top["pearson_r"]))
+          + (f"; {len(distances)} class pairs of site distances" if distances is not None else "")
+          + f" -> {outdir}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    return run_main(lambda args: _body(args, argv), parser, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

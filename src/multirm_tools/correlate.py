@@ -1,0 +1,157 @@
+"""Associations among modifications: correlation of the classes' attention queries, site distances.
+
+The network has one attention query vector per class (``MultiRMNet.att_query``,
+shape=(n_classes, attention_dim)): the direction in the BiLSTM-state space that
+class attends to. MultiRM's Fig. 3 correlates these between classes (m5C~Cm,
+I~m1A, Psi~m5U). ``pearson_matrix`` gives Pearson's r between every two rows and
+its two-sided p-value from the t distribution with ``attention_dim - 2`` degrees
+of freedom (the same test as ``scipy.stats.pearsonr``).
+
+``distance_test`` asks whether sites of class B lie closer to sites of class A
+than chance (MultiRM's Supplementary Fig. 4): for each A site, the distance to the
+nearest B site on the same chromosome (or record) and strand; the median of these
+is compared with the medians after B's positions are drawn uniformly at random in
+the span of all sites of that chromosome and strand. The p-value is one-sided
+(closer than chance), ``(1 + #shuffled medians <= observed) / (shuffles + 1)``.
+
+No file is read or written here; ``cli.correlate`` does that.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.special import stdtr
+
+from .constants import CLASS_NAMES
+from .model import MultiRMNet
+
+
+def attention_queries(model: MultiRMNet) -> np.ndarray:
+    """The per-class attention query vectors, shape=(n_classes, attention_dim), float64."""
+    return model.att_query.detach().double().cpu().numpy()
+
+
+def pearson_matrix(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pearson's r and two-sided p-values between every two rows.
+
+    Parameters
+    ----------
+    vectors: np.ndarray, shape=(n, d), d >= 3.
+
+    Returns
+    -------
+    r: np.ndarray, shape=(n, n), symmetric, ones on the diagonal.
+    p: np.ndarray, shape=(n, n), symmetric, zeros on the diagonal (r = 1).
+    """
+    x = np.asarray(vectors, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] < 3:
+        raise ValueError(f"vectors has shape {x.shape} but must have shape (n, d) with d >= 3")
+    centred = x - x.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(centred, axis=1)
+    if np.any(norm == 0):
+        raise ValueError("a vector is constant: its correlation is undefined")
+    unit = centred / norm[:, None]
+    r = np.clip(unit @ unit.T, -1.0, 1.0)
+    r = (r + r.T) / 2  # exact symmetry despite rounding
+    np.fill_diagonal(r, 1.0)
+    dof = x.shape[1] - 2
+    with np.errstate(divide="ignore"):
+        t = r * np.sqrt(dof / np.maximum(1.0 - r * r, 0.0))
+    p = 2.0 * stdtr(dof, -np.abs(t))
+    return r, p
+
+
+def correlation_tables(classes: Sequence[str], r: np.ndarray, p: np.ndarray
+                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The matrix table (``modification`` then one column per class) and the long table
+    (``class_a class_b pearson_r p_value``, each unordered pair once, in class order)."""
+    classes = list(classes)
+    matrix = pd.DataFrame(r, columns=classes)
+    matrix.insert(0, "modification", classes)
+    a, b = np.triu_indices(len(classes), k=1)
+    long = pd.DataFrame({"class_a": np.asarray(classes, dtype=object)[a],
+                         "class_b": np.asarray(classes, dtype=object)[b],
+                         "pearson_r": r[a, b], "p_value": p[a, b]})
+    return matrix, long
+
+
+class DistanceResult(NamedTuple):
+    """Nearest-site distances from class A to class B against shuffled B positions."""
+
+    n_pairs: int  # A sites with a B site on the same chromosome and strand
+    observed_median: float
+    expected_median: float  # median of the shuffled medians
+    p_value: float  # one-sided: B at least as close as observed by chance
+
+
+def nearest_distance(a: np.ndarray, b_sorted: np.ndarray) -> np.ndarray:
+    """Distance from each position of ``a`` to the nearest of ``b_sorted`` (non-empty, ascending).
+
+    ``a``: shape=(n,); ``b_sorted``: shape=(m,) or (s, m), one sorted row per shuffle.
+    Returns shape=(n,) or (s, n).
+    """
+    b2 = np.atleast_2d(b_sorted)
+    idx = np.stack([np.searchsorted(row, a) for row in b2])  # (s, n)
+    right = np.take_along_axis(b2, np.minimum(idx, b2.shape[1] - 1), axis=1)
+    left = np.take_along_axis(b2, np.maximum(idx - 1, 0), axis=1)
+    d = np.minimum(np.abs(right - a), np.abs(a - left))
+    return d if np.ndim(b_sorted) == 2 else d[0]
+
+
+def distance_test(sites: pd.DataFrame, class_a: str, class_b: str, shuffles: int = 1000,
+                  rng: np.random.Generator | None = None) -> DistanceResult:
+    """Are class-B sites closer to class-A sites than B sites placed at random?
+
+    Parameters
+    ----------
+    sites: pd.DataFrame with columns ``chrom start strand modification`` (0-based starts),
+        all classes' sites; the span of a chromosome and strand is that of all its sites.
+    class_a, class_b: class names in ``sites["modification"]``.
+    shuffles: int, random placements of B. Default is 1000.
+    rng: np.random.Generator. Default is ``np.random.default_rng(0)``.
+
+    Returns
+    -------
+    DistanceResult; NaN medians and p-value when no A site shares a chromosome and strand
+    with a B site.
+    """
+    rng = np.random.default_rng(0) if rng is None else rng
+    observed, shuffled = [], []
+    for (_, _), group in sites.groupby(["chrom", "strand"], sort=True):
+        pos = group["start"].to_numpy(np.int64)
+        a = np.sort(pos[(group["modification"] == class_a).to_numpy()])
+        b = np.sort(pos[(group["modification"] == class_b).to_numpy()])
+        if len(a) == 0 or len(b) == 0:
+            continue
+        observed.append(nearest_distance(a, b))
+        draws = np.sort(rng.integers(pos.min(), pos.max() + 1, size=(shuffles, len(b))), axis=1)
+        shuffled.append(nearest_distance(a, draws))
+    if not observed:
+        return DistanceResult(0, float("nan"), float("nan"), float("nan"))
+    obs = np.concatenate(observed)
+    sh_medians = np.median(np.concatenate(shuffled, axis=1), axis=1)
+    obs_median = float(np.median(obs))
+    p = (1 + int(np.sum(sh_medians <= obs_median))) / (shuffles + 1)
+    return DistanceResult(len(obs), obs_median, float(np.median(sh_medians)), p)
+
+
+def distance_table(sites: pd.DataFrame, classes: Sequence[str], shuffles: int = 1000,
+                   seed: int = 0) -> pd.DataFrame:
+    """``distance_test`` for every ordered pair of distinct ``classes``.
+
+    Returns
+    -------
+    pd.DataFrame with columns ``class_a class_b n_pairs observed_median expected_median p_value``.
+    Each pair draws from its own generator, seeded by ``seed`` and the two classes' registry
+    indices, so a pair's result does not depend on which other classes are compared.
+    """
+    rows = []
+    for a in classes:
+        for b in classes:
+            if a != b:
+                rng = np.random.default_rng([seed, CLASS_NAMES.index(a), CLASS_NAMES.index(b)])
+                rows.append((a, b, *distance_test(sites, a, b, shuffles, rng)))
+    return pd.DataFrame(rows, columns=["class_a", "class_b", *DistanceResult._fields])
