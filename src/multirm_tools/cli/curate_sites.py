@@ -1,0 +1,183 @@
+"""multirm-curate-sites: modification sites (BED) and a genome -> a leak-free labelled sites table."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..curate import (SPLITS, CurateOptions, Report, assign_splits, check_window, class_motifs,
+                      curate_sites, deduplicate, finish_table, open_genome, read_annotation,
+                      read_exclusion_bed, read_labelled, read_site_bed)
+from ..errors import InputError, UsageError
+from .common import atomic_path, base_parser, positive_int, run_main
+
+DEFAULT_WINDOW = 1001
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
+    return value
+
+
+def parse_arguments() -> argparse.ArgumentParser:
+    parser = base_parser(
+        "multirm-curate-sites",
+        "Build a labelled sites table (positives from BED sites, negatives drawn from unmodified "
+        "bases of the same kind) with train/valid/test splits that share no central k-mer, from "
+        "site BEDs and a genome or transcriptome FASTA; or de-duplicate and split labelled "
+        "tables/FASTA (--labelled). Writes OUTDIR/sites.tsv (all rows, with a split column), "
+        "train.tsv, valid.tsv, test.tsv (ready for multirm-train), sites.fa and report.tsv.")
+    inputs = parser.add_argument_group("inputs")
+    inputs.add_argument("--sites", nargs="+", metavar="BED",
+                        help="BED6 files of modification sites (0-based, half-open, 1 nt each, strand "
+                             "'+' or '-'); the class is read from the name column unless "
+                             "--modification is given")
+    inputs.add_argument("--modification", nargs="+", metavar="CLASS", default=None,
+                        help="class of the sites: one per --sites file, or one for all of them "
+                             "(names or aliases: m6A, Psi, pseudouridine, ...)")
+    inputs.add_argument("--genome", metavar="FASTA",
+                        help="genome or transcriptome FASTA; a plain FASTA is indexed (.fai beside it, "
+                             "or in a temporary folder when that is read-only); a gzipped one is read "
+                             "into memory, fine for transcriptomes and small genomes")
+    inputs.add_argument("--annotation", metavar="GTF", default=None,
+                        help="transcripts (GTF, GFF3 or BED12): positives must lie on one, negatives "
+                             "come from the same transcript")
+    inputs.add_argument("--exclude", nargs="+", metavar="BED", default=None,
+                        help="known sites (BED3+, strand in column 6, '.' = both strands): never "
+                             "drawn as negatives (the input sites never are either)")
+    inputs.add_argument("--labelled", nargs="+", metavar="TABLE", default=None,
+                        help="import mode, instead of --sites/--genome: labelled sites tables (TSV) or "
+                             "FASTA with headers '>ID modification=CLASS label=0|1 [site=N]' (site "
+                             "0-based, default the centre), de-duplicated and split the same way")
+    inputs.add_argument("--drop-mismatched", action="store_true",
+                        help="drop sites whose base (on their strand) is not their class's base "
+                             "instead of stopping; they are counted in report.tsv")
+    windows = parser.add_argument_group("windows and negatives")
+    windows.add_argument("--window", type=positive_int, default=None,
+                         help=f"window length in nt, odd, centred on the site, N-padded beyond the "
+                              f"sequence ends (flagged edge=1) (default: {DEFAULT_WINDOW}; with "
+                              f"--labelled the sequences are kept as they are)")
+    windows.add_argument("--sequence-space", choices=("auto", "transcript", "genomic"), default="auto",
+                         help="windows and negatives on the spliced mature transcript or on the "
+                              "genome (pre-mRNA: introns included); auto: transcript with "
+                              "--annotation, genomic without")
+    windows.add_argument("--negative-ratio", type=positive_int, default=1,
+                         help="negatives drawn per positive")
+    windows.add_argument("--negative-distance", type=_nonneg_int, default=1000,
+                         help="without --annotation: negatives lie within this many nt of their "
+                              "positive on its chromosome and strand; 0 = anywhere on the record "
+                              "(for transcriptome FASTAs)")
+    windows.add_argument("--motif", action="append", metavar="CLASS=MOTIF", default=None,
+                         help="motif that positives and negatives of CLASS must hold, IUPAC with the "
+                              "modified base in lower case (m6A=DRaCH); repeatable. Defaults: m6A "
+                              "DRACH, m6Am BCA")
+    windows.add_argument("--no-motif", action="append", metavar="CLASS", default=None,
+                         help="lift the motif restriction of CLASS; repeatable")
+    splits = parser.add_argument_group("splits")
+    splits.add_argument("--valid-size", type=_nonneg_int, default=150,
+                        help="validation sites per class, plus as many negatives")
+    splits.add_argument("--test-size", type=_nonneg_int, default=50,
+                        help="test sites per class, plus as many negatives")
+    splits.add_argument("--group-k", type=positive_int, default=51,
+                        help="rows whose central K nt are identical never land in two splits (odd)")
+    splits.add_argument("--seed", type=int, default=0,
+                        help="random seed: negatives and splits (same seed, same bytes)")
+    parser.add_argument("-o", "--outdir", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _modifications(args: argparse.Namespace) -> list[str | None]:
+    if args.modification is None:
+        return [None] * len(args.sites)
+    if len(args.modification) == 1:
+        return args.modification * len(args.sites)
+    if len(args.modification) != len(args.sites):
+        raise UsageError(f"--modification: give one class, or one per --sites file ({len(args.sites)}), "
+                         f"not {len(args.modification)}")
+    return list(args.modification)
+
+
+def _write_fasta(df: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w") as fh:
+        for row in df.itertuples(index=False):
+            fh.write(f">{row.id} modification={row.modification} label={row.label} site={row.site} "
+                     f"split={row.split} chrom={row.chrom} start={row.start} strand={row.strand} "
+                     f"edge={row.edge}\n{row.sequence}\n")
+
+
+def _write_tsv(df: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, sep="\t", index=False, lineterminator="\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.labelled and (args.sites or args.genome or args.annotation or args.exclude):
+        raise UsageError("--labelled imports labelled sets; it cannot be combined with --sites, "
+                         "--genome, --annotation or --exclude")
+    if not args.labelled and not (args.sites and args.genome):
+        raise UsageError("give --sites and --genome (or --labelled to import labelled sets)")
+    if args.sequence_space == "transcript" and not args.annotation:
+        raise UsageError("--sequence-space transcript needs --annotation")
+    outdir = Path(args.outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise InputError(f"{outdir}: --outdir must be a folder, not a file")
+    motifs = class_motifs(args.motif, args.no_motif)
+    window = args.window if args.window is not None or args.labelled else DEFAULT_WINDOW
+    if window is not None:
+        check_window(window, args.group_k, motifs)
+    elif args.group_k % 2 != 1:
+        raise UsageError(f"--group-k {args.group_k}: must be odd")
+    progress = not args.quiet and sys.stderr.isatty()
+    rng = np.random.default_rng(args.seed)
+    report = Report()
+    if args.labelled:
+        df = read_labelled(args.labelled, window, motifs, args.drop_mismatched, report)
+    else:
+        sites = [s for path, mod in zip(args.sites, _modifications(args))
+                 for s in read_site_bed(path, mod)]
+        transcripts = read_annotation(args.annotation) if args.annotation else None
+        excluded = [iv for path in args.exclude or () for iv in read_exclusion_bed(path)]
+        options = CurateOptions(window=window, spliced=args.sequence_space != "genomic",
+                                negative_ratio=args.negative_ratio,
+                                negative_distance=args.negative_distance,
+                                drop_mismatched=args.drop_mismatched)
+        with open_genome(args.genome) as genome:
+            df = curate_sites(sites, genome, transcripts, excluded, motifs, options, rng, report,
+                              progress)
+    if df.empty:
+        dropped = report.table().query("category == 'dropped'")
+        why = ", ".join(f"{r.modification} {r.detail}: {r.count}" for r in dropped.itertuples())
+        raise InputError(f"no rows left after filtering ({why or 'nothing to keep'}); nothing written")
+    df = deduplicate(df, report)
+    split = assign_splits(df, args.valid_size, args.test_size, args.group_k, rng, report)
+    df = finish_table(df, split, report)
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    _write_tsv(df, outdir / "sites.tsv")
+    for name in SPLITS:
+        _write_tsv(df[df["split"] == name], outdir / f"{name}.tsv")
+    _write_fasta(df, outdir / "sites.fa")
+    _write_tsv(report.table(), outdir / "report.tsv")
+    counts = df.groupby("split").size()
+    print(f"multirm-curate-sites: {len(df)} rows ({', '.join(f'{s} {int(counts.get(s, 0))}' for s in SPLITS)}), "
+          f"{int((df['label'] == 1).sum())} sites, {int((df['label'] == 0).sum())} negatives, "
+          f"{report.get('dropped')} dropped -> {outdir}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_main(run, parse_arguments(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
