@@ -19,6 +19,7 @@ import pytest
 
 import multirm_tools
 from multirm_tools.cli import embed, evaluate, predict, train
+from multirm_tools.cli import curate_sites
 from multirm_tools.constants import CLASS_NAMES
 
 WRAPPERS = Path(__file__).resolve().parents[1] / "galaxy_wrappers"
@@ -29,6 +30,7 @@ TOOLS = {
     "multirm_train.xml": (train.parse_arguments, {}),
     "multirm_evaluate.xml": (evaluate.parse_arguments, {}),
     "multirm_embed.xml": (embed.parse_arguments, {"inputs": "inputs"}),
+    "multirm_curate_sites.xml": (curate_sites.parse_arguments, {}),
 }
 
 # options every tool has that make no sense in Galaxy
@@ -62,10 +64,17 @@ FIXED = {
         "--k": "3: multirm-train reads 3-mer vectors only",
         "--workers": "1: only then does the same seed give the same vectors",
     },
+    "multirm_curate_sites.xml": {
+        "--outdir": "outputs are collected from out/",
+        "--quiet": "no progress output in a job log",
+    },
 }
 
 # tool options deliberately absent from a wrapper (beyond COMMON_CLI_ONLY)
 CLI_ONLY: dict[str, dict[str, str]] = {name: {} for name in TOOLS}
+CLI_ONLY["multirm_curate_sites.xml"] = {
+    "--motif": "free-text CLASS=MOTIF specs; the wrapper keeps the defaults (DRACH, BCA) or lifts them",
+}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,858 @@
+"""The report's library: recognise the other tools' outputs by content, load them into tidy tables,
+bound what one HTML page embeds, build its Altair charts and render it from ``templates/``.
+
+Everything a page needs is inside it: the Vega, Vega-Lite and vega-embed JavaScript (from
+vl-convert, once per page), the chart data (column-wise JSON), logos as base64 PNG. Sizes are
+bounded by ``Limits`` whatever the input, so a report stays under ``SIZE_BOUND_MB``.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import gzip
+import heapq
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .constants import CLASS_NAMES
+from .errors import InputError, UsageError
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+SIZE_BOUND_MB = 10
+
+PREDICTION_COLUMNS = ["record", "position", "base", "modification", "probability", "p_value",
+                      "q_value", "edge"]
+HEADERS: dict[str, list[str]] = {
+    "predictions": PREDICTION_COLUMNS,
+    "metrics": ["modification", "n_pos", "n_neg", "AUCb", "AUCm", "AP", "threshold", "Sn", "Sp", "Acc",
+                "MCC"],
+    "curves": ["modification", "curve", "x", "y", "threshold"],
+    "explain": ["record", "site", "modification", "probability", "window_position", "position",
+                "nucleotide", "attention", "attribution"],
+    "explain_sites": ["record", "site", "modification", "probability", "logit", "baseline_logit",
+                      "attribution_sum", "delta"],
+    "motifs_table": ["motif_id", "modification", "n_sites", "width", "consensus"],
+    "tomtom": ["query_id", "target_id", "offset", "p_value", "e_value", "q_value", "overlap",
+               "orientation"],
+    "correlation_long": ["class_a", "class_b", "pearson_r", "p_value"],
+    "distances": ["class_a", "class_b", "n_pairs", "observed_median", "expected_median", "p_value"],
+}
+KIND_LABELS = {
+    "predictions": "multirm-predict predictions", "run": "multirm-predict run record",
+    "sites_bed": "significant sites (BED)", "metrics": "multirm-evaluate metrics",
+    "curves": "multirm-evaluate ROC/PR curves", "metrics_baseline": "multirm-evaluate baseline metrics",
+    "curves_baseline": "multirm-evaluate baseline ROC/PR curves", "explain": "multirm-explain windows",
+    "explain_sites": "multirm-explain sites", "motifs_meme": "multirm-motifs MEME motifs",
+    "motifs_table": "multirm-motifs motif table", "tomtom": "multirm-motifs TOMTOM matches",
+    "logos": "multirm-motifs logos", "correlation": "multirm-correlate correlation matrix",
+    "correlation_long": "multirm-correlate correlations", "distances": "multirm-correlate distances",
+}
+MAX_LOGO_BYTES = 65536
+MAX_LOGOS = 30
+MAX_CURVE_POINTS = 400
+MAX_TOMTOM_PER_MOTIF = 3
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one report embeds at most (the size bound follows from these)."""
+
+    max_sequences: int = 50  # records with a track, the most significant sites first
+    max_points: int = 2000  # track points per record (max per bin when downsampled)
+    max_site_marks: int = 500  # significant sites marked per track (highest probability first)
+    max_table_rows: int = 2000  # rows of the significant-sites table
+    max_explained: int = 20  # explained sites drawn per class (highest probability first)
+
+
+# ---------------------------------------------------------------------------------------------
+# recognising inputs
+
+def _open_text(path: Path):
+    with open(path, "rb") as fh:
+        gz = fh.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rt", newline="") if gz else open(path, newline="")
+
+
+def _first_line(path: Path) -> str:
+    try:
+        with _open_text(path) as fh:
+            return fh.readline(65536).rstrip("\r\n")
+    except (UnicodeDecodeError, OSError, EOFError):
+        return "\0"
+
+
+def _bed_is_sites(path: Path) -> bool:
+    """BED6 whose intervals are single nucleotides named by a class (predict's ``sites.bed``)."""
+    try:
+        with _open_text(path) as fh:
+            lines = [line.rstrip("\r\n") for _, line in zip(range(50), fh)]
+    except (UnicodeDecodeError, OSError, EOFError):
+        return False
+    lines = [line for line in lines if line and not line.startswith(("#", "track", "browser"))]
+    if not lines:
+        return path.suffix == ".bed"
+    for line in lines:
+        f = line.split("\t")
+        if len(f) < 6 or not (f[1].isdigit() and f[2].isdigit()) or int(f[2]) - int(f[1]) != 1 \
+                or f[3] not in CLASS_NAMES:
+            return False
+    return True
+
+
+def classify_file(path: Path) -> str | None:
+    """The kind of one output file, from its content (``None``: not one the report reads)."""
+    if path.suffix.lower() == ".png":
+        return "logo" if path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" else None
+    line = _first_line(path)
+    cells = line.split("\t")
+    for kind, header in HEADERS.items():
+        if cells == header:
+            if kind in ("metrics", "curves") and "baseline" in path.name:
+                return kind + "_baseline"
+            return kind
+    if len(cells) > 1 and cells[0] in ("", "modification") and set(cells[1:]) <= set(CLASS_NAMES):
+        return "correlation"
+    if line.startswith("MEME version"):
+        return "motifs_meme"
+    if line.lstrip().startswith("{"):
+        try:
+            record = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return "run" if isinstance(record, dict) and record.get("tool") == "multirm-predict" else None
+    if _bed_is_sites(path):
+        return "sites_bed"
+    return None
+
+
+def recognise(paths: list[str]) -> dict[str, Any]:
+    """Map each input (a tool's output folder or one of its files) to the kinds it holds.
+
+    Returns ``{kind: Path}`` (``logos``: ``{motif_id: Path}``). An input that holds nothing the
+    report reads, or two inputs of the same kind, is an error naming them.
+    """
+    found: dict[str, Any] = {}
+    for raw in paths:
+        p = Path(raw)
+        if not p.exists():
+            raise InputError(f"{raw}: no such file or folder")
+        if p.is_dir():
+            files = sorted(f for f in p.iterdir() if f.is_file())
+            logos = p / "logos"
+            if logos.is_dir():
+                files += sorted(logos.glob("*.png"))
+            kinds = [(f, classify_file(f)) for f in files]
+            kinds = [(f, k) for f, k in kinds if k]
+            if not kinds:
+                raise InputError(f"{raw}: no output of multirm-predict, -evaluate, -explain, -motifs "
+                                 f"or -correlate in this folder")
+        else:
+            kind = classify_file(p)
+            if kind is None:
+                raise InputError(f"{raw}: not recognised as an output of multirm-predict, -evaluate, "
+                                 f"-explain, -motifs or -correlate (first line: {_first_line(p)[:60]!r})")
+            kinds = [(p, kind)]
+        for f, kind in kinds:
+            if kind == "logo":
+                found.setdefault("logos", {})[f.stem] = f
+                continue
+            if kind in found:
+                raise UsageError(f"{found[kind]} and {f} are both {KIND_LABELS[kind]}; give one of them")
+            found[kind] = f
+    if "predictions" in found:
+        found.pop("sites_bed", None)  # the significant sites are read from the predictions
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# small tables
+
+def read_table(path: Path, kind: str) -> pd.DataFrame:
+    """A TSV whose header was recognised as ``kind``; numeric columns checked, errors name the line."""
+    try:
+        df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, compression="infer")
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise InputError(f"{path}: not a readable table: {str(exc).splitlines()[0]}") from None
+    numeric = {
+        "metrics": HEADERS["metrics"][1:], "metrics_baseline": HEADERS["metrics"][1:],
+        "curves": ["x", "y", "threshold"], "curves_baseline": ["x", "y", "threshold"],
+        "explain": ["site", "probability", "window_position", "attention", "attribution"],
+        "explain_sites": ["site", "probability", "logit", "baseline_logit", "attribution_sum", "delta"],
+        "motifs_table": ["n_sites", "width"], "tomtom": ["offset", "p_value", "e_value", "q_value", "overlap"],
+        "correlation_long": ["pearson_r", "p_value"],
+        "distances": ["n_pairs", "observed_median", "expected_median", "p_value"],
+        "correlation": list(df.columns[1:]),
+    }.get(kind, [])
+    for col in numeric:
+        values = pd.to_numeric(df[col].replace({"NA": "nan", "": "nan"}), errors="coerce")
+        bad = values.isna() & ~df[col].isin(["NA", "", "nan", "NaN"])
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(f"{path}: line {i + 2}: column {col} is {df[col].iloc[i]!r}, not a number")
+        df[col] = values
+    return df
+
+
+def read_meme(path: Path) -> dict[str, np.ndarray]:
+    """Letter-probability matrices of a MEME minimal-format file, ``{motif id: (width, 4)}``."""
+    motifs: dict[str, np.ndarray] = {}
+    lines = path.read_text().splitlines()
+    i = 0
+    while i < len(lines):
+        if lines[i].startswith("MOTIF"):
+            parts = lines[i].split()
+            if len(parts) < 2:
+                raise InputError(f"{path}: line {i + 1}: MOTIF without an id")
+            name = parts[1]
+            while i < len(lines) and not lines[i].startswith("letter-probability"):
+                i += 1
+            m = re.search(r"w=\s*(\d+)", lines[i] if i < len(lines) else "")
+            if not m:
+                raise InputError(f"{path}: motif {name}: no 'letter-probability matrix: ... w= N' line")
+            width = int(m.group(1))
+            try:
+                rows = [[float(x) for x in lines[i + 1 + j].split()] for j in range(width)]
+                matrix = np.array(rows, dtype=float)
+            except (ValueError, IndexError):
+                raise InputError(f"{path}: motif {name}: the matrix does not have {width} rows of "
+                                 f"4 numbers (line {i + 2})") from None
+            if matrix.shape != (width, 4):
+                raise InputError(f"{path}: motif {name}: the matrix does not have {width} rows of 4 numbers")
+            motifs[name] = matrix
+            i += width
+        i += 1
+    if not motifs:
+        raise InputError(f"{path}: no MOTIF in this MEME file")
+    return motifs
+
+
+def read_run(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise InputError(f"{path}: not valid JSON: {exc}") from None
+
+
+def read_sites_bed(path: Path) -> pd.DataFrame:
+    names = ["chrom", "start", "end", "modification", "score", "strand"]
+    try:
+        df = pd.read_csv(path, sep="\t", header=None, comment="#", usecols=range(6), names=names,
+                         dtype={"chrom": str, "start": np.int64, "end": np.int64, "modification": str,
+                                "score": np.int64, "strand": str})
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame(columns=names)
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise InputError(f"{path}: not a BED6 file: {str(exc).splitlines()[0]}") from None
+    return df
+
+
+# ---------------------------------------------------------------------------------------------
+# predictions: one streaming pass, bounded memory
+
+@dataclass
+class Track:
+    """One record's probability track, reduced to at most ``Limits.max_points`` rows."""
+
+    record: str
+    order: int  # rank of the record in the input
+    length: int = 0  # last position seen
+    n_significant: int = 0
+    bin_width: int = 1  # 1: every position is drawn
+    rows: pd.DataFrame | None = None  # position base modification probability p_value q_value
+    sites: pd.DataFrame | None = None  # significant rows (at most max_site_marks)
+    sites_cut: bool = False
+
+
+@dataclass
+class PredictionSummary:
+    tracks: list[Track]  # the records drawn, best first
+    n_records: int
+    per_class: pd.DataFrame  # modification, predictions, significant
+    sites: pd.DataFrame  # significant rows, at most max_table_rows
+    n_significant: int
+    alpha: float
+    fdr: float
+    max_bin_width: int = 1
+
+
+TRACK_COLUMNS = ["position", "base", "modification", "probability", "p_value", "q_value"]
+
+
+def _reduce(rows: pd.DataFrame, width: int) -> pd.DataFrame:
+    """Keep, per class and bin of ``width`` positions, the row of highest probability."""
+    if width == 1 or rows.empty:
+        return rows
+    key = rows["position"].to_numpy() // width
+    order = np.lexsort((-rows["probability"].to_numpy(), key, rows["modification"].cat.codes.to_numpy()))
+    r = rows.iloc[order]
+    k = key[order]
+    c = r["modification"].cat.codes.to_numpy()
+    first = np.ones(len(r), dtype=bool)
+    first[1:] = (k[1:] != k[:-1]) | (c[1:] != c[:-1])
+    return r[first]
+
+
+def _n_bins(rows: pd.DataFrame, width: int) -> int:
+    key = rows["position"].to_numpy().astype(np.int64) // width
+    codes = rows["modification"].cat.codes.to_numpy().astype(np.int64)
+    return len(np.unique(key * 64 + codes))
+
+
+class _TrackBuilder:
+    """Accumulates one record's rows chunk by chunk, doubling the bin width when over budget.
+
+    Bins of width 2w are unions of bins of width w, so reducing again after doubling gives the
+    same rows as reducing everything at once.
+    """
+
+    def __init__(self, record: str, order: int, limits: Limits):
+        self.track = Track(record, order)
+        self.limits = limits
+        self.parts: list[pd.DataFrame] = []
+        self.n_parts_rows = 0
+        self.site_parts: list[pd.DataFrame] = []
+
+    def add(self, rows: pd.DataFrame, significant: np.ndarray) -> None:
+        t = self.track
+        t.length = max(t.length, int(rows["position"].max()))
+        n_sig = int(significant.sum())
+        t.n_significant += n_sig
+        if n_sig:
+            self.site_parts.append(rows[significant])
+            if sum(len(s) for s in self.site_parts) > 4 * self.limits.max_site_marks:
+                self._cut_sites()
+        self.parts.append(rows)
+        self.n_parts_rows += len(rows)
+        if self.n_parts_rows > 2 * self.limits.max_points:
+            self._compact()
+
+    def _cut_sites(self) -> None:
+        if not self.site_parts:
+            return
+        sites = pd.concat(self.site_parts)
+        if len(sites) > self.limits.max_site_marks:
+            self.track.sites_cut = True
+            sites = sites.nlargest(self.limits.max_site_marks, "probability", keep="first")
+        self.site_parts = [sites]
+
+    def _compact(self) -> None:
+        rows = pd.concat(self.parts, ignore_index=True)
+        width = self.track.bin_width
+        while _n_bins(rows, width) > self.limits.max_points:
+            width *= 2
+        self.track.bin_width = width
+        rows = _reduce(rows, width)
+        self.parts, self.n_parts_rows = [rows], len(rows)
+
+    def finish(self) -> Track:
+        self._compact()
+        self._cut_sites()
+        t = self.track
+        t.rows = self.parts[0].sort_values(["modification", "position"], kind="stable")
+        t.sites = (self.site_parts[0].sort_values("position", kind="stable") if self.site_parts
+                   else t.rows.iloc[:0])
+        self.parts = self.site_parts = []
+        return t
+
+
+def _locate_bad_line(path: Path) -> str:
+    """The first line of a predictions table that does not parse (only called after a failure)."""
+    with _open_text(path) as fh:
+        fh.readline()
+        for n, line in enumerate(fh, start=2):
+            f = line.rstrip("\r\n").split("\t")
+            if len(f) != len(PREDICTION_COLUMNS):
+                return f"line {n}: {len(f)} columns, expected {len(PREDICTION_COLUMNS)}"
+            try:
+                int(f[1]), float(f[4]), float(f[5]), float(f[6]), int(f[7])
+            except ValueError:
+                return f"line {n}: position, probability, p_value, q_value or edge is not a number"
+    return "unreadable table"
+
+
+def _chunks(path: Path, dtypes: dict, chunk_rows: int):
+    """``read_csv`` chunks; a parse failure becomes an InputError naming the first bad line."""
+    try:
+        reader = pd.read_csv(path, sep="\t", dtype=dtypes, chunksize=chunk_rows, na_filter=False,
+                             compression="infer")
+        while True:
+            try:
+                chunk = next(reader)
+            except StopIteration:
+                return
+            yield chunk
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: empty file") from None
+    except (ValueError, pd.errors.ParserError):
+        raise InputError(f"{path}: {_locate_bad_line(path)}") from None
+
+
+def summarise_predictions(path: Path, alpha: float, fdr: float, limits: Limits,
+                          chunk_rows: int = 1_000_000, progress: bool = False) -> PredictionSummary:
+    """Stream ``predictions.tsv`` once: per-class counts, the top records' tracks, the sites table.
+
+    Records must be contiguous (predict writes them so). Memory is bounded by ``chunk_rows`` and
+    ``limits``, not by the size of the file.
+    """
+    from tqdm.auto import tqdm
+
+    dtypes = {"record": "category", "position": np.int64, "base": "category",
+              "modification": pd.CategoricalDtype(CLASS_NAMES), "probability": np.float64,
+              "p_value": np.float64, "q_value": np.float64, "edge": np.int8}
+    counts = np.zeros((len(CLASS_NAMES), 2), dtype=np.int64)
+    best: list[tuple[int, int, Track]] = []  # heap of (n_significant, -order, track)
+    seen: set[str] = set()
+    builder: _TrackBuilder | None = None
+    site_rows: list[pd.DataFrame] = []
+    n_site_rows = n_significant = 0
+    n_records = 0
+    line = 2
+
+    def close(b: _TrackBuilder) -> None:
+        t = b.finish()
+        item = (t.n_significant, -t.order, t)
+        if len(best) < limits.max_sequences:
+            heapq.heappush(best, item)
+        elif item[:2] > best[0][:2]:
+            heapq.heapreplace(best, item)
+
+    def top_sites(frames: list[pd.DataFrame]) -> pd.DataFrame:
+        s = pd.concat(frames, ignore_index=True)
+        return s.sort_values(["q_value", "p_value", "probability"], ascending=[True, True, False],
+                             kind="stable").head(limits.max_table_rows)
+
+    bar = tqdm(unit=" rows", disable=not progress, desc="predictions")
+    for chunk in _chunks(path, dtypes, chunk_rows):
+        if list(chunk.columns) != PREDICTION_COLUMNS:
+            raise InputError(f"{path}: header is not {' '.join(PREDICTION_COLUMNS)}")
+        if chunk["modification"].isna().any():
+            i = int(np.flatnonzero(chunk["modification"].isna().to_numpy())[0])
+            raise InputError(f"{path}: line {line + i}: unknown modification class")
+        prob = chunk["probability"].to_numpy()
+        bad = ~((prob >= 0) & (prob <= 1)) | ~(chunk["p_value"].to_numpy() > 0)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InputError(f"{path}: line {line + i}: probability must be in [0, 1] and p_value > 0")
+        sig = (chunk["p_value"].to_numpy() <= alpha) & (chunk["q_value"].to_numpy() <= fdr)
+        codes = chunk["modification"].cat.codes.to_numpy()
+        np.add.at(counts[:, 0], codes, 1)
+        np.add.at(counts[:, 1], codes[sig], 1)
+        n_significant += int(sig.sum())
+        if sig.any():
+            site_rows.append(chunk.loc[sig, PREDICTION_COLUMNS[:7]])
+            n_site_rows += int(sig.sum())
+            if n_site_rows > 4 * limits.max_table_rows:
+                site_rows = [top_sites(site_rows)]
+                n_site_rows = len(site_rows[0])
+        rec_codes = chunk["record"].cat.codes.to_numpy()
+        starts = np.flatnonzero(np.r_[True, rec_codes[1:] != rec_codes[:-1]])
+        ends = np.r_[starts[1:], len(chunk)]
+        names = chunk["record"].cat.categories
+        for s, e in zip(starts, ends):
+            name = str(names[rec_codes[s]])
+            if builder is None or builder.track.record != name:
+                if name in seen:
+                    raise InputError(f"{path}: line {line + s}: record {name} appears again after "
+                                     f"other records (rows of a record must be together)")
+                seen.add(name)
+                if builder is not None:
+                    close(builder)
+                builder = _TrackBuilder(name, n_records, limits)
+                n_records += 1
+            part = chunk.iloc[s:e][TRACK_COLUMNS].reset_index(drop=True)
+            builder.add(part, sig[s:e])
+        line += len(chunk)
+        bar.update(len(chunk))
+    bar.close()
+    if builder is not None:
+        close(builder)
+    tracks = [t for _, _, t in sorted(best, key=lambda x: (-x[0], -x[1]))]
+    sites = top_sites(site_rows) if site_rows else pd.DataFrame(columns=PREDICTION_COLUMNS[:7])
+    per_class = pd.DataFrame({"modification": CLASS_NAMES, "predictions": counts[:, 0],
+                              "significant": counts[:, 1]})
+    per_class = per_class[per_class["predictions"] > 0].reset_index(drop=True)
+    return PredictionSummary(tracks=tracks, n_records=n_records, per_class=per_class, sites=sites,
+                             n_significant=n_significant, alpha=alpha, fdr=fdr,
+                             max_bin_width=max((t.bin_width for t in tracks), default=1))
+
+
+# ---------------------------------------------------------------------------------------------
+# charts: Altair specs whose data are named datasets, embedded column-wise
+
+def _round(values: np.ndarray, digits: int) -> list:
+    """Floats to ``digits`` significant digits (smaller JSON; more than the eye can see)."""
+    out = []
+    for v in np.asarray(values, dtype=float):
+        out.append(None if not math.isfinite(v) else float(f"{v:.{digits}g}"))
+    return out
+
+
+def _columns(df: pd.DataFrame, digits: int = 4) -> dict[str, list]:
+    cols = {}
+    for c in df.columns:
+        s = df[c]
+        if pd.api.types.is_float_dtype(s):
+            cols[c] = _round(s.to_numpy(), digits)
+        elif pd.api.types.is_integer_dtype(s):
+            cols[c] = [int(v) for v in s.to_numpy()]
+        else:
+            cols[c] = [str(v) for v in s.astype(str)]
+    return {"columns": cols}
+
+
+def _spec(chart, datasets: dict[str, pd.DataFrame], digits: int = 4) -> dict:
+    spec = chart.to_dict()
+    spec.pop("$schema", None)  # a URL the page never needs to fetch
+    spec["datasets"] = {name: _columns(df, digits) for name, df in datasets.items()}
+    return spec
+
+
+CLASS_SCALE_DOMAIN = list(CLASS_NAMES)
+
+
+def track_chart(track: Track, width: int = 860):
+    """Probability along one record, one lane per class, significant sites marked; zoom on x."""
+    import altair as alt
+    sig = track.sites.assign(sig=1)
+    rows = track.rows.merge(sig[["position", "modification", "sig"]], on=["position", "modification"],
+                            how="left")
+    extra = sig.merge(track.rows[["position", "modification"]], on=["position", "modification"],
+                      how="left", indicator=True)
+    extra = extra[extra["_merge"] == "left_only"].drop(columns="_merge")
+    data = (pd.concat([rows, extra], ignore_index=True)
+            .assign(sig=lambda d: d["sig"].fillna(0).astype(int))
+            .sort_values(["modification", "position"], kind="stable")
+            .rename(columns={"p_value": "p", "q_value": "q"}))
+    data["modification"] = data["modification"].astype(str)
+    classes = [c for c in CLASS_NAMES if c in set(data["modification"])]
+    zoom = alt.selection_interval(name="zoom", bind="scales", encodings=["x"])
+    tooltip = [alt.Tooltip("position:Q"), alt.Tooltip("base:N"), alt.Tooltip("modification:N"),
+               alt.Tooltip("probability:Q", format=".3f"), alt.Tooltip("p:Q", format=".3g"),
+               alt.Tooltip("q:Q", format=".3g")]
+    color = alt.Color("modification:N", scale=alt.Scale(domain=CLASS_SCALE_DOMAIN, scheme="tableau20"),
+                      legend=None)
+    x = alt.X("position:Q", scale=alt.Scale(domain=[1, max(track.length, 2)]), title="position (nt)")
+    y = alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), title=None,
+              axis=alt.Axis(values=[0, 1], labelFontSize=8))
+    base = alt.Chart().encode(x=x, y=y, color=color)
+    lines = base.mark_line(strokeWidth=1).add_params(zoom)
+    points = base.mark_circle(size=12, opacity=0.7).encode(tooltip=tooltip)
+    marks = base.mark_point(shape="triangle-down", size=70, filled=True, stroke="black", strokeWidth=0.7,
+                            opacity=1).encode(tooltip=tooltip).transform_filter("datum.sig == 1")
+    chart = alt.layer(lines, points, marks, data=alt.NamedData("track")).properties(
+        width=width, height=36).facet(
+        row=alt.Row("modification:N", sort=classes, title=None,
+                    header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")),
+        spacing=4)
+    return _spec(chart, {"track": data})
+
+
+def explain_chart(df: pd.DataFrame, cls: str):
+    """Attention and attribution per nucleotide around each explained site (paper's Fig. 4)."""
+    import altair as alt
+    data = df.assign(label=df["record"].astype(str) + ":" + df["site"].astype(int).astype(str)
+                     + " (P=" + df["probability"].map(lambda v: f"{v:.2f}") + ")")
+    data = data[["label", "window_position", "position", "nucleotide", "attention", "attribution"]]
+    order = list(dict.fromkeys(data["label"]))
+    base = alt.Chart(alt.NamedData("explain")).encode(
+        x=alt.X("window_position:O", title="offset from the site (nt)"),
+        y=alt.Y("label:N", sort=order, title=None),
+        tooltip=[alt.Tooltip("label:N", title="site"), alt.Tooltip("position:N"),
+                 alt.Tooltip("nucleotide:N"), alt.Tooltip("attention:Q", format=".3g"),
+                 alt.Tooltip("attribution:Q", format=".3g")])
+    letters = base.mark_text(fontSize=9).encode(text="nucleotide:N")
+    lim = float(np.nanmax(np.abs(data["attribution"]))) if len(data) else 1.0
+    att = alt.layer(base.mark_rect().encode(color=alt.Color(
+        "attention:Q", scale=alt.Scale(scheme="blues"), legend=alt.Legend(title="attention"))), letters
+    ).properties(title=f"{cls}: attention", width=alt.Step(14), height=alt.Step(14))
+    attr = alt.layer(base.mark_rect().encode(color=alt.Color(
+        "attribution:Q", scale=alt.Scale(scheme="redblue", reverse=True, domain=[-lim or -1, lim or 1]),
+        legend=alt.Legend(title="attribution"))), letters
+    ).properties(title=f"{cls}: attribution (integrated gradients)", width=alt.Step(14),
+                 height=alt.Step(14))
+    chart = alt.vconcat(att, attr).resolve_scale(color="independent")
+    return _spec(chart, {"explain": data})
+
+
+def correlation_chart(long: pd.DataFrame):
+    import altair as alt
+    order = [c for c in CLASS_NAMES if c in set(long["class_a"]) | set(long["class_b"])]
+    base = alt.Chart(alt.NamedData("corr")).encode(
+        x=alt.X("class_a:N", sort=order, title=None), y=alt.Y("class_b:N", sort=order, title=None),
+        tooltip=[alt.Tooltip("class_a:N"), alt.Tooltip("class_b:N"),
+                 alt.Tooltip("pearson_r:Q", format=".3f"), alt.Tooltip("p_value:Q", format=".3g")])
+    chart = alt.layer(
+        base.mark_rect().encode(color=alt.Color("pearson_r:Q", scale=alt.Scale(
+            scheme="redblue", reverse=True, domain=[-1, 1]), title="Pearson r")),
+        base.mark_text(fontSize=9).encode(text=alt.Text("pearson_r:Q", format=".2f")),
+    ).properties(width=alt.Step(34), height=alt.Step(34))
+    return _spec(chart, {"corr": long[["class_a", "class_b", "pearson_r", "p_value"]]})
+
+
+def _thin_curve(df: pd.DataFrame) -> pd.DataFrame:
+    """At most MAX_CURVE_POINTS points per curve, first and last kept."""
+    if len(df) <= MAX_CURVE_POINTS:
+        return df
+    idx = np.unique(np.linspace(0, len(df) - 1, MAX_CURVE_POINTS).round().astype(int))
+    return df.iloc[idx]
+
+
+def curve_chart(curves: pd.DataFrame, which: str):
+    """ROC or PR curves, one line per class; the baseline's dashed when given."""
+    import altair as alt
+    data = curves[curves["curve"] == which]
+    data = pd.concat([_thin_curve(g) for _, g in data.groupby(["source", "modification"], sort=False)]
+                     ) if len(data) else data
+    data = data[["source", "modification", "x", "y", "threshold"]]
+    xt, yt = ("false positive rate", "true positive rate") if which == "ROC" else ("recall", "precision")
+    pick = alt.selection_point(name="pick", fields=["modification"], bind="legend")
+    chart = alt.Chart(alt.NamedData("curves")).mark_line(strokeWidth=1.5).encode(
+        x=alt.X("x:Q", title=xt, scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("y:Q", title=yt, scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("modification:N", scale=alt.Scale(domain=CLASS_SCALE_DOMAIN, scheme="tableau20")),
+        strokeDash=alt.StrokeDash("source:N", title="scores"),
+        detail="source:N",
+        opacity=alt.condition(pick, alt.value(0.9), alt.value(0.08)),
+        tooltip=[alt.Tooltip("modification:N"), alt.Tooltip("source:N"), alt.Tooltip("x:Q", format=".3f"),
+                 alt.Tooltip("y:Q", format=".3f"), alt.Tooltip("threshold:Q", format=".3g")],
+    ).add_params(pick).properties(title=f"{which} curves", width=320, height=320)
+    return _spec(chart, {"curves": data})
+
+
+# ---------------------------------------------------------------------------------------------
+# the page
+
+@dataclass
+class Chart:
+    id: str
+    title: str
+    spec: dict
+    renderer: str = "svg"
+
+
+@dataclass
+class Report:
+    """Everything the template shows; sections with ``None`` are left out."""
+
+    title: str
+    inputs: list[tuple[str, str]] = field(default_factory=list)  # (label, path)
+    run: dict | None = None
+    notes: list[str] = field(default_factory=list)
+    per_class: list[dict] | None = None
+    predictions: PredictionSummary | None = None
+    sites_table: dict | None = None  # {"columns": [...], "rows": [[...]], "numeric": [...]}
+    bed_sites: dict | None = None
+    track_charts: list[Chart] = field(default_factory=list)
+    explain_charts: list[Chart] = field(default_factory=list)
+    explain_sites: dict | None = None
+    motifs: list[dict] | None = None
+    correlation_chart: Chart | None = None
+    distances: dict | None = None
+    metrics: list[tuple[str, dict]] | None = None
+    curve_charts: list[Chart] = field(default_factory=list)
+
+    def charts(self) -> list[Chart]:
+        out = list(self.track_charts) + list(self.explain_charts)
+        if self.correlation_chart:
+            out.append(self.correlation_chart)
+        return out + list(self.curve_charts)
+
+
+def _html_table(df: pd.DataFrame, digits: int = 4) -> dict:
+    numeric = [bool(pd.api.types.is_numeric_dtype(df[c])) for c in df.columns]
+    rows = []
+    for rec in df.itertuples(index=False):
+        row = []
+        for v, num in zip(rec, numeric):
+            if num and isinstance(v, (float, np.floating)):
+                row.append("NA" if not math.isfinite(v) else f"{v:.{digits}g}")
+            else:
+                row.append(str(v))
+        rows.append(row)
+    return {"columns": list(df.columns), "rows": rows, "numeric": numeric}
+
+
+def _logo_data_uri(path: Path) -> str | None:
+    data = path.read_bytes()
+    if len(data) > MAX_LOGO_BYTES:
+        return None
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def build_report(found: dict[str, Any], limits: Limits = Limits(), alpha: float | None = None,
+                 fdr: float | None = None, title: str = "MultiRM report",
+                 progress: bool = False) -> Report:
+    """Load every recognised input (``recognise``'s result) and build the sections' content."""
+    rep = Report(title=title)
+    for kind in KIND_LABELS:
+        if kind in found:
+            value = found[kind]
+            where = str(next(iter(value.values())).parent) if kind == "logos" else str(value)
+            rep.inputs.append((KIND_LABELS[kind] + (f" ({len(value)})" if kind == "logos" else ""), where))
+
+    if "run" in found:
+        rep.run = read_run(found["run"])
+    thresholds = (rep.run or {}).get("thresholds", {})
+    alpha = alpha if alpha is not None else float(thresholds.get("alpha", 0.05))
+    fdr = fdr if fdr is not None else float(thresholds.get("fdr", 0.05))
+
+    if "predictions" in found:
+        s = summarise_predictions(found["predictions"], alpha, fdr, limits, progress=progress)
+        rep.predictions = s
+        rep.per_class = s.per_class.to_dict("records")
+        if s.n_records > len(s.tracks):
+            rep.notes.append(f"Tracks are drawn for {len(s.tracks)} of {s.n_records} records: those with "
+                             f"the most significant sites (--max-sequences {limits.max_sequences}).")
+        if s.max_bin_width > 1:
+            rep.notes.append(f"Long records are downsampled to at most {limits.max_points} points per track "
+                             f"(--max-points): each point is the highest probability of its class in a "
+                             f"bin of up to {s.max_bin_width} nt; every significant site is still marked.")
+        if any(t.sites_cut for t in s.tracks):
+            rep.notes.append(f"Records with more than {limits.max_site_marks} significant sites mark the "
+                             f"{limits.max_site_marks} most probable.")
+        if s.n_significant > len(s.sites):
+            rep.notes.append(f"The sites table lists {len(s.sites)} of {s.n_significant} significant sites, "
+                             f"the lowest q-values first (--max-table-rows {limits.max_table_rows}).")
+        for i, t in enumerate(s.tracks):
+            label = f"{t.record} ({t.length} nt, {t.n_significant} significant site"
+            label += ")" if t.n_significant == 1 else "s)"
+            if t.bin_width > 1:
+                label += f", bins of {t.bin_width} nt"
+            rep.track_charts.append(Chart(f"track-{i}", label, track_chart(t), renderer="canvas"))
+        rep.sites_table = _html_table(s.sites.rename(columns={"p_value": "p", "q_value": "q"}))
+    elif rep.run is not None:
+        per = rep.run.get("counts", {}).get("per_class", {})
+        rep.per_class = [{"modification": k, "predictions": v.get("predictions"),
+                          "significant": v.get("significant")} for k, v in per.items()]
+    if "sites_bed" in found:
+        bed = read_sites_bed(found["sites_bed"])
+        if rep.per_class is None:
+            counts = bed["modification"].value_counts()
+            rep.per_class = [{"modification": c, "predictions": None, "significant": int(counts[c])}
+                             for c in CLASS_NAMES if c in counts]
+        if len(bed) > limits.max_table_rows:
+            rep.notes.append(f"The BED sites table lists the first {limits.max_table_rows} of {len(bed)} "
+                             f"sites (--max-table-rows).")
+        rep.bed_sites = _html_table(bed.head(limits.max_table_rows))
+
+    if "explain" in found:
+        ex = read_table(found["explain"], "explain")
+        for cls in [c for c in CLASS_NAMES if c in set(ex["modification"])]:
+            sub = ex[ex["modification"] == cls]
+            keys = (sub[["record", "site", "probability"]].drop_duplicates(["record", "site"])
+                    .sort_values("probability", ascending=False, kind="stable"))
+            if len(keys) > limits.max_explained:
+                rep.notes.append(f"Explanations of {cls}: {limits.max_explained} of {len(keys)} sites, the "
+                                 f"most probable (--max-explained).")
+                keys = keys.head(limits.max_explained)
+            sub = sub.merge(keys[["record", "site"]], on=["record", "site"])
+            sub = sub.set_index(["record", "site"]).loc[list(zip(keys["record"], keys["site"]))].reset_index()
+            rep.explain_charts.append(Chart(f"explain-{cls}", f"{cls}: {len(keys)} site(s)",
+                                            explain_chart(sub, cls)))
+    if "explain_sites" in found:
+        es = read_table(found["explain_sites"], "explain_sites").sort_values(
+            "probability", ascending=False, kind="stable")
+        if len(es) > limits.max_table_rows:
+            rep.notes.append(f"The explained-sites table lists {limits.max_table_rows} of {len(es)} sites.")
+        rep.explain_sites = _html_table(es.head(limits.max_table_rows))
+
+    if {"motifs_meme", "motifs_table", "logos"} & set(found):
+        rep.motifs = _motif_rows(found, rep.notes)
+
+    if "correlation_long" in found:
+        long = read_table(found["correlation_long"], "correlation_long")
+    elif "correlation" in found:
+        mat = read_table(found["correlation"], "correlation")
+        mat = mat.rename(columns={mat.columns[0]: "class_a"})
+        long = mat.melt(id_vars="class_a", var_name="class_b", value_name="pearson_r").assign(p_value=np.nan)
+    else:
+        long = None
+    if long is not None:
+        rep.correlation_chart = Chart("correlation", "Pearson correlation between classes",
+                                      correlation_chart(long))
+    if "distances" in found:
+        rep.distances = _html_table(read_table(found["distances"], "distances"))
+
+    curves = []
+    metrics = []
+    for suffix, label in (("", "model"), ("_baseline", "LightGBM baseline")):
+        if "metrics" + suffix in found:
+            metrics.append((label, _html_table(read_table(found["metrics" + suffix], "metrics" + suffix))))
+        if "curves" + suffix in found:
+            curves.append(read_table(found["curves" + suffix], "curves" + suffix).assign(source=label))
+    rep.metrics = metrics or None
+    if curves:
+        allc = pd.concat(curves, ignore_index=True)
+        rep.curve_charts = [Chart(f"curve-{w}", f"{w} curves", curve_chart(allc, w)) for w in ("ROC", "PR")]
+    return rep
+
+
+def _motif_rows(found: dict[str, Any], notes: list[str]) -> list[dict]:
+    table = read_table(found["motifs_table"], "motifs_table") if "motifs_table" in found else None
+    meme = read_meme(found["motifs_meme"]) if "motifs_meme" in found else {}
+    logos = found.get("logos", {})
+    tomtom = read_table(found["tomtom"], "tomtom") if "tomtom" in found else None
+    ids = list(table["motif_id"]) if table is not None else list(meme) or sorted(logos)
+    if len(ids) > MAX_LOGOS:
+        notes.append(f"Motifs: the first {MAX_LOGOS} of {len(ids)} are shown.")
+        ids = ids[:MAX_LOGOS]
+    rows = []
+    for mid in ids:
+        row = {"id": mid, "modification": "", "n_sites": "", "width": "", "consensus": "", "logo": None,
+               "matches": []}
+        if table is not None:
+            r = table[table["motif_id"] == mid].iloc[0]
+            row.update(modification=r["modification"], n_sites=int(r["n_sites"]), width=int(r["width"]),
+                       consensus=r["consensus"])
+        elif mid in meme:
+            m = meme[mid]
+            row.update(width=len(m), consensus="".join("ACGU"[j] for j in m.argmax(axis=1)))
+        if mid in logos:
+            row["logo"] = _logo_data_uri(logos[mid])
+            if row["logo"] is None:
+                notes.append(f"Logo {logos[mid]} is over {MAX_LOGO_BYTES // 1024} KB and is left out.")
+        if tomtom is not None:
+            hits = tomtom[tomtom["query_id"] == mid].sort_values("p_value", kind="stable")
+            row["matches"] = [{"target": h.target_id, "p": f"{h.p_value:.3g}", "e": f"{h.e_value:.3g}",
+                               "q": f"{h.q_value:.3g}", "orientation": h.orientation}
+                              for h in hits.head(MAX_TOMTOM_PER_MOTIF).itertuples()]
+        rows.append(row)
+    return rows
+
+
+@functools.lru_cache(maxsize=1)
+def vega_javascript() -> str:
+    """Vega, Vega-Lite and vega-embed in one script (from vl-convert; no network)."""
+    import altair
+    import vl_convert
+    # the Vega-Lite whose schema the installed Altair writes (SCHEMA_VERSION "v6.4.1" -> "6.4")
+    version = altair.SCHEMA_VERSION.lstrip("v").rsplit(".", 1)[0]
+    js = vl_convert.javascript_bundle(vl_version=version)
+    return js.replace("</script", "<\\/script")
+
+
+def render_html(rep: Report) -> str:
+    """The report as one self-contained HTML page."""
+    import jinja2
+    import markupsafe
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.policies["json.dumps_kwargs"] = {"sort_keys": True, "separators": (",", ":")}
+    charts = rep.charts()
+    chart_payload = [{"id": c.id, "renderer": c.renderer, "spec": c.spec} for c in charts]
+    return env.get_template("report.html.j2").render(
+        rep=rep, version=__version__, charts=chart_payload, n_charts=len(charts),
+        vega_js=markupsafe.Markup(vega_javascript()), size_bound=SIZE_BOUND_MB)
+
+
+__all__ = ["Limits", "recognise", "build_report", "render_html", "classify_file", "summarise_predictions",
+           "SIZE_BOUND_MB", "TEMPLATES"]
