@@ -60,14 +60,15 @@ def motif_positions(cls: str, site: int) -> np.ndarray:
     return np.arange(site - off, site - off + len(motif))
 
 
-def make_planted_sites(n_per_class: int = 150, length: int = 61, seed: int = 0,
+def make_planted_sites(n_per_class: int = 150, length: int = 81, seed: int = 0,
                        classes: tuple[str, ...] = CLASSES, id_prefix: str = "") -> pd.DataFrame:
     """A sites table (``id modification label site sequence source``) with planted motifs.
 
     Parameters
     ----------
     n_per_class: int, rows per label per class. Default is 150.
-    length: int, odd sequence length; the site is the centre. Default is 61.
+    length: int, odd sequence length; the site is the centre. Default is 81 (long enough
+        for training to draw background positions whose window misses the site).
     seed: int. Default is 0.
     classes: subset of ``PLANTED``. Default is all of them.
     id_prefix: prepended to every id. Default is "".
