@@ -73,8 +73,16 @@ class Report:
         return sum(n for k, n in self.counts.items()
                    if k[0] == category and (modification is None or k[1] == modification))
 
+    ORDER = ("input sites", "input rows", "dropped", "negatives drawn", "negatives short",
+             "split sizes reduced", "split short", "rows")
+
     def table(self) -> pd.DataFrame:
-        rows = [(*k[:4], n, k[4]) for k, n in self.counts.items()]
+        """Rows ordered by category (as in ``ORDER``), class (registry order), label, split, detail."""
+        def rank(key: tuple[str, str, str, str, str]) -> tuple:
+            cat, mod, label, split, detail = key
+            return (self.ORDER.index(cat), CLASS_NAMES.index(mod) if mod in CLASS_NAMES else -1,
+                    label, SPLITS.index(split) if split in SPLITS else -1, detail)
+        rows = [(*k[:4], self.counts[k], k[4]) for k in sorted(self.counts, key=rank)]
         return pd.DataFrame(rows, columns=self.COLUMNS)
 
 
@@ -642,7 +650,7 @@ def curate_sites(sites: list[BedSite], genome: Genome, transcripts: list[Transcr
         groups[key].append(s)
 
     rows: list[tuple] = []
-    used: set[tuple[str, str, int, str]] = set()
+    used: dict[tuple[str, str, str], list[int]] = defaultdict(list)  # (chrom, strand, class) -> coords
     for key in tqdm(sorted(groups), desc="regions", unit="region", disable=not progress):
         group = groups[key]
         if key[0] == "tx":
@@ -668,20 +676,19 @@ def curate_sites(sites: list[BedSite], genome: Genome, transcripts: list[Transcr
                 report.add("dropped", s.modification, label="1", detail=f"outside motif {motif.text}")
                 continue
             rows.append((s.modification, 1, seq, s.source, s.chrom, s.start, s.strand, edge))
-            used.add((s.chrom, s.strand, s.start, s.modification))
+            used[(s.chrom, s.strand, s.modification)].append(s.start)
             need[s.modification] += options.negative_ratio
         for cls in sorted(need, key=CLASS_NAMES.index):
+            taken = used[(region.chrom, region.strand, cls)]
             cands = candidate_indices(region, BY_NAME[cls].base, motifs.get(cls), known)
-            cands = np.array([i for i in cands
-                              if (region.chrom, region.strand, int(region.coords[i]), cls) not in used],
-                             dtype=np.int64)
+            cands = cands[~np.isin(region.coords[cands], np.array(taken, dtype=np.int64))]
             n = min(need[cls], len(cands))
             if n < need[cls]:
                 report.add("negatives short", cls, need[cls] - n, label="0",
                            detail="too few unmodified bases in the region")
             for i in np.sort(rng.choice(cands, size=n, replace=False)) if n else ():
                 coord = int(region.coords[i])
-                used.add((region.chrom, region.strand, coord, cls))
+                taken.append(coord)
                 seq, edge = window(int(i))
                 rows.append((cls, 0, seq, f"background:{genome.name}", region.chrom, coord,
                              region.strand, edge))
@@ -764,7 +771,7 @@ def read_labelled(paths: list[str | os.PathLike], window: int | None, motifs: di
             keep[i] = False
             report.add("dropped", cls, label=str(lab), detail=f"outside motif {motif.text}")
     df = df[keep].reset_index(drop=True)
-    df["chrom"], df["start"], df["strand"] = "NA", -1, "NA"
+    df["chrom"], df["start"], df["strand"] = "NA", "NA", "NA"
     return df
 
 
