@@ -287,10 +287,12 @@ def test_full_report_sections_and_self_containment(outputs, tmp_path):
     specs = chart_specs(html)
     # 3 tracks, 2 explained classes, 1 heatmap, ROC and PR
     assert [c["id"] for c in specs] == ["track-0", "track-1", "track-2", "explain-m6A", "explain-Psi",
-                                         "correlation", "curve-ROC", "curve-PR"]
+                                         "chart-correlation", "curve-ROC", "curve-PR"]
     assert f'data-charts="{len(specs)}"' in html
     for c in specs:
         assert f'<div class="chart" id="{c["id"]}"></div>' in html
+    ids = re.findall(r'\bid="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), "a chart drawn into the wrong element"
     # nothing to fetch: no external src/href, no <link>, the Vega JavaScript inlined once
     assert not re.search(r'(src|href)\s*=\s*["\']?\s*(https?:|//)', html, re.I)
     assert "<link" not in html and "<iframe" not in html

@@ -777,7 +777,7 @@ def build_report(found: dict[str, Any], limits: Limits = Limits(), alpha: float 
     else:
         long = None
     if long is not None:
-        rep.correlation_chart = Chart("correlation", "Pearson correlation between classes",
+        rep.correlation_chart = Chart("chart-correlation", "Pearson correlation between classes",
                                       correlation_chart(long))
     if "distances" in found:
         rep.distances = _html_table(read_table(found["distances"], "distances"))
