@@ -414,3 +414,67 @@ def test_output_feeds_multirm_train(transcript_run, tmp_path):
                            "--window", "21", "--hidden", "4", "--attention-dim", "4", "--head-hidden", "4",
                            "--background-per-row", "0", "--device", "cpu", "--threads", "1", "--quiet"]) == 0
     assert load_bundle(model).config.classes == ("m5C", "m6A", "m6Am", "Psi")
+
+
+# ---------------------------------------------------------------------------------------------
+# more inputs and options
+
+def test_gff3_annotation_agrees_with_gtf(data, transcript_run, tmp_path):
+    lines = ["##gff-version 3"]
+    for tid, (chrom, strand, exons) in read_gtf(DATA / "transcripts.gtf").items():
+        lo, hi = min(a for a, _ in exons), max(b for _, b in exons)
+        lines.append(f"{chrom}\ttest\tmRNA\t{lo + 1}\t{hi}\t.\t{strand}\t.\tID={tid}")
+        lines += [f"{chrom}\ttest\texon\t{a + 1}\t{b}\t.\t{strand}\t.\tID={tid}.e{k};Parent={tid}"
+                  for k, (a, b) in enumerate(exons)]
+    (tmp_path / "tx.gff3").write_text("\n".join(lines) + "\n")
+    assert cli.main(["--sites", str(data / "sites.bed"), "--genome", str(data / "genome.fa"),
+                     "--annotation", str(tmp_path / "tx.gff3"), "--exclude", str(data / "known.bed"),
+                     "-o", str(tmp_path / "out"), *SMALL]) == 0
+    assert (tmp_path / "out" / "sites.tsv").read_bytes() == (transcript_run / "sites.tsv").read_bytes()
+
+
+def test_negative_ratio_and_whole_record(data, tmp_path):
+    out = tmp_path / "out"
+    assert run(data, out, "--negative-ratio", "2", "--negative-distance", "0", annotation=False) == 0
+    report = pd.read_csv(out / "report.tsv", sep="\t", keep_default_na=False)
+    drawn = report.query("category == 'negatives drawn'").set_index("modification")["count"]
+    kept = table(out).query("label == 1").groupby("modification").size()
+    assert drawn["m5C"] == 2 * kept["m5C"]  # no m5C site is dropped or duplicated
+    df = table(out)
+    for cls, rows in df.groupby("modification"):
+        pos = set(zip(rows.query("label == 1")["chrom"], rows.query("label == 1")["strand"]))
+        assert set(zip(rows.query("label == 0")["chrom"], rows.query("label == 0")["strand"])) <= pos
+
+
+def test_default_split_sizes_scale_down_for_small_classes(data, tmp_path):
+    out = tmp_path / "out"
+    assert cli.main(["--sites", str(data / "sites.bed"), "--genome", str(data / "genome.fa"),
+                     "--annotation", str(data / "transcripts.gtf"), "-o", str(out), "--window", "101",
+                     "--quiet"]) == 0
+    df = table(out)
+    counts = df.groupby(["split", "modification", "label"]).size()
+    for cls, n in df.query("label == 1").groupby("modification").size().items():
+        for lab in (0, 1):  # 150 and 50 asked; each class has fewer than 2 * 200 sites
+            assert counts.get(("valid", cls, lab), 0) == 150 * n // 400
+            assert counts.get(("test", cls, lab), 0) == 50 * n // 400
+    report = pd.read_csv(out / "report.tsv", sep="\t", keep_default_na=False)
+    assert set(report.query("category == 'split sizes reduced'")["modification"]) == {"m5C", "m6A", "m6Am", "Psi"}
+
+
+def test_parse_motif_and_exclusion():
+    from multirm_tools.curate import Exclusion, Motif, parse_motif
+
+    assert parse_motif("m6A=DRaCH") == ("m6A", Motif("DRACH", 2))
+    assert parse_motif("pseudouridine=GuUCG") == ("Psi", Motif("GTTCG", 1))
+    assert parse_motif("m5C=GCG") == ("m5C", Motif("GCG", 1))
+    for bad in ("m6A", "m6A=DRACHH", "m6A=DraCH", "m6A=DRcCH", "m6A=DRaXH", "m9Z=A"):
+        with pytest.raises(Exception, match="motif|modification"):
+            parse_motif(bad)
+    assert Motif("DRACH", 2).holds("GGACT", 2) and not Motif("DRACH", 2).holds("GGACT", 1)
+    assert list(Motif("DRACH", 2).sites("TTGGACTGAACA")) == [4, 9]
+    ex = Exclusion([("c", "+", 10, 12), ("c", "+", 11, 15), ("c", ".", 20, 21)])
+    import numpy as np
+    coords = np.arange(8, 23)
+    assert list(coords[ex.mask("c", "+", coords)]) == [10, 11, 12, 13, 14, 20]
+    assert list(coords[ex.mask("c", "-", coords)]) == [20]
+    assert not ex.mask("d", "+", coords).any()
