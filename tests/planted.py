@@ -14,6 +14,7 @@ Shared by tests/test_explain.py and the motif tests: keep the names stable.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -117,8 +118,8 @@ def train_planted(workdir: str | os.PathLike, seed: int = 0) -> Bundle:
 def planted_bundle(path: str | os.PathLike, seed: int = 0) -> Path:
     """Train the planted-motif model and save it as a bundle at ``path``; returns the path."""
     path = Path(path)
-    bundle = train_planted(path.parent / f".{path.stem}.work", seed)
-    save_bundle(path, bundle)
+    with tempfile.TemporaryDirectory() as work:  # the checkpoint and epoch log are not kept
+        save_bundle(path, train_planted(work, seed))
     return path
 
 

@@ -20,6 +20,7 @@ import pytest
 import multirm_tools
 from multirm_tools.cli import embed, evaluate, predict, train
 from multirm_tools.cli import curate_sites
+from multirm_tools.cli import correlate, explain
 from multirm_tools.constants import CLASS_NAMES
 
 WRAPPERS = Path(__file__).resolve().parents[1] / "galaxy_wrappers"
@@ -31,6 +32,8 @@ TOOLS = {
     "multirm_evaluate.xml": (evaluate.parse_arguments, {}),
     "multirm_embed.xml": (embed.parse_arguments, {"inputs": "inputs"}),
     "multirm_curate_sites.xml": (curate_sites.parse_arguments, {}),
+    "multirm_explain.xml": (explain.build_parser, {"input": "input"}),
+    "multirm_correlate.xml": (correlate.build_parser, {}),
 }
 
 # options every tool has that make no sense in Galaxy
@@ -67,6 +70,16 @@ FIXED = {
     "multirm_curate_sites.xml": {
         "--outdir": "outputs are collected from out/",
         "--quiet": "no progress output in a job log",
+    },
+    "multirm_explain.xml": {
+        "--outdir": "outputs are collected from out/",
+        "--position": "one per entry of the 'positions' text parameter (a repeatable flag)",
+        "--quiet": "no progress output in a job log",
+        "--device": "auto: CUDA when the job sees one",
+        "--threads": "from GALAXY_SLOTS",
+    },
+    "multirm_correlate.xml": {
+        "--outdir": "outputs are collected from out/",
     },
 }
 
