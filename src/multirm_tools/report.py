@@ -287,24 +287,26 @@ class PredictionSummary:
 TRACK_COLUMNS = ["position", "base", "modification", "probability", "p_value", "q_value"]
 
 
-def _reduce(rows: pd.DataFrame, width: int) -> pd.DataFrame:
-    """Keep, per class and bin of ``width`` positions, the row of highest probability."""
+def _reduce(rows: pd.DataFrame, codes: np.ndarray, positions: np.ndarray, width: int) -> pd.DataFrame:
+    """Keep, per class and bin of ``width`` positions, the row of highest probability (the first
+    such row on ties). ``rows`` are sorted by class, then position; ``codes``, ``positions`` are
+    their class codes and positions."""
     if width == 1 or rows.empty:
         return rows
-    key = rows["position"].to_numpy() // width
-    order = np.lexsort((-rows["probability"].to_numpy(), key, rows["modification"].cat.codes.to_numpy()))
-    r = rows.iloc[order]
-    k = key[order]
-    c = r["modification"].cat.codes.to_numpy()
-    first = np.ones(len(r), dtype=bool)
-    first[1:] = (k[1:] != k[:-1]) | (c[1:] != c[:-1])
-    return r[first]
+    k = positions // width
+    start = np.r_[True, (k[1:] != k[:-1]) | (codes[1:] != codes[:-1])]
+    group = np.cumsum(start) - 1
+    prob = rows["probability"].to_numpy()
+    best = np.maximum.reduceat(prob, np.flatnonzero(start))
+    idx = np.flatnonzero(prob == best[group])
+    g = group[idx]
+    return rows.iloc[idx[np.r_[True, g[1:] != g[:-1]]]]
 
 
-def _n_bins(rows: pd.DataFrame, width: int) -> int:
-    key = rows["position"].to_numpy().astype(np.int64) // width
-    codes = rows["modification"].cat.codes.to_numpy().astype(np.int64)
-    return len(np.unique(key * 64 + codes))
+def _n_bins(codes: np.ndarray, positions: np.ndarray, width: int) -> int:
+    """Distinct (class, bin) pairs; ``codes``, ``positions`` sorted by class, then position."""
+    k = positions // width
+    return 1 + int(np.count_nonzero((k[1:] != k[:-1]) | (codes[1:] != codes[:-1]))) if len(k) else 0
 
 
 class _TrackBuilder:
@@ -347,10 +349,14 @@ class _TrackBuilder:
     def _compact(self) -> None:
         rows = pd.concat(self.parts, ignore_index=True)
         width = self.track.bin_width
-        while _n_bins(rows, width) > self.limits.max_points:
+        codes = rows["modification"].cat.codes.to_numpy()
+        positions = rows["position"].to_numpy()
+        order = np.lexsort((positions, codes))
+        rows, codes, positions = rows.iloc[order], codes[order], positions[order]
+        while _n_bins(codes, positions, width) > self.limits.max_points:
             width *= 2
         self.track.bin_width = width
-        rows = _reduce(rows, width)
+        rows = _reduce(rows, codes, positions, width)
         self.parts, self.n_parts_rows = [rows], len(rows)
 
     def finish(self) -> Track:
