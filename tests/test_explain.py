@@ -13,8 +13,8 @@ from safetensors.torch import save_file
 
 from multirm_tools.bundle import load_bundle
 from multirm_tools.cli import explain as cli
-from multirm_tools.explain import (attention_nt, explain_pairs, explain_windows, integrated_gradients,
-                                   mutagenesis, top_windows)
+from multirm_tools.explain import (ExplainWarning, attention_nt, explain_pairs, explain_windows,
+                                   integrated_gradients, mutagenesis, top_windows)
 from multirm_tools.kmers import centre_windows, encode, tokenize
 
 from planted import CLASSES, PLANTED, make_planted_sites, motif_positions, planted_bundle, write_fasta
@@ -93,6 +93,22 @@ def test_largest_attributions_fall_on_the_planted_motifs(bundle, held_out):
         # On average the motif holds most of the positive attribution mass.
         share = ex.attribution[rows][:, motif].sum(1) / np.clip(ex.attribution[rows], 0, None).sum(1)
         assert np.median(share) > 0.7, (c, np.median(share))
+
+
+def test_too_few_steps_warn_with_the_delta(bundle, held_out):
+    _, windows, cls = held_out
+    with pytest.warns(ExplainWarning, match="use more steps"):
+        explain_pairs(bundle.model, windows[:4], cls[:4], steps=1)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_gives_the_cpu_numbers(bundle_path, held_out):
+    _, windows, cls = held_out
+    cpu = explain_pairs(load_bundle(bundle_path).model, windows[:8], cls[:8], steps=16)
+    gpu = explain_pairs(load_bundle(bundle_path, "cuda").model, windows[:8], cls[:8], steps=16, device="cuda")
+    np.testing.assert_allclose(gpu.attribution, cpu.attribution, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(gpu.attention, cpu.attention, rtol=1e-4, atol=1e-6)
 
 
 def test_explain_windows_long_table_and_batch_invariance(bundle, held_out):
@@ -256,10 +272,14 @@ def test_predictions_input_and_max_sites(tmp_path, bundle_path, fasta, capsys):
     (["--position", "rm6A_1_0:31:m5U"], "m5U at rm6A_1_0:31 is on A, m5U needs U"),
     (["--position", "rm6A_1_0:x"], "expected RECORD:POS[:CLASS]"),
     (["--position", "rm6A_1_0:31:m1A"], "the model does not predict m1A"),
+    (["--predictions", "missing.tsv"], "missing.tsv: no such file"),
+    (["--sites-bed", "BED"], "lies in no record of planted.fa"),
 ])
 def test_bad_requests_fail_clearly_without_output(tmp_path, bundle_path, fasta, capsys, args, message):
     fa, _ = fasta
     out = tmp_path / "out"
+    (tmp_path / "BED").write_text("chr9\t5\t6\tm6A\t0\t+\n")
+    args = [str(tmp_path / a) if a in ("BED", "missing.tsv") else a for a in args]
     code, err = run([fa, "-o", out, "--model", bundle_path, *args], capsys)
     assert code in (1, 2)
     assert message in err and "Traceback" not in err
