@@ -389,14 +389,16 @@ def _shuffle_rows(codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def consensus(probs: np.ndarray, rna: bool = True) -> str:
-    """IUPAC consensus: the fewest letters (1-3) whose frequencies reach 0.5, 0.75 or 0.9, else N."""
+    """IUPAC consensus per column: the fewest letters (1-3) whose frequencies reach 0.5, 0.75 or 0.9, else N."""
     out = []
     for row in probs:
         order = np.argsort(-row, kind="stable")
         letters = "N"
         for n_letters, need in ((1, 0.5), (2, 0.75), (3, 0.9)):
             top = order[:n_letters]
-            if row[top].sum() >= need and (n_letters == 1 or row[top[-1]] >= 0.1):
+            # one letter only if it also doubles the runner-up; every letter of a code holds >= 0.1
+            clear = row[top[0]] >= 2 * row[order[1]] if n_letters == 1 else row[top[-1]] >= 0.1
+            if row[top].sum() >= need and clear:
                 letters = _IUPAC[frozenset(DNA[i] for i in top)]
                 break
         out.append(letters)
@@ -445,12 +447,13 @@ def read_meme(path: str | os.PathLike) -> dict[str, np.ndarray]:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read ({exc})") from None
     motifs: dict[str, np.ndarray] = {}
-    name, name_line, rows, expect, in_matrix = None, 0, [], None, False
+    name, name_line, rows, expect = None, 0, [], None
+    has_matrix = reading = False  # a matrix line was seen for this motif; its rows are being read
 
-    def close(lineno: int) -> None:
+    def close() -> None:
         if name is None:
             return
-        if not in_matrix:
+        if not has_matrix:
             raise InputError(f"{path}: line {name_line}: MOTIF {name} has no 'letter-probability matrix' line")
         if not rows:
             raise InputError(f"{path}: line {name_line}: MOTIF {name} has an empty matrix")
@@ -469,11 +472,12 @@ def read_meme(path: str | os.PathLike) -> dict[str, np.ndarray]:
                 raise InputError(f"{path}: line {lineno}: alphabet {text[8:].strip(' =')!r} is not DNA "
                                  f"(ACGT) or RNA (ACGU)")
         elif text.startswith("MOTIF"):
-            close(lineno)
+            close()
             parts = text.split()
             if len(parts) < 2:
                 raise InputError(f"{path}: line {lineno}: MOTIF line without a motif id")
-            name, name_line, rows, expect, in_matrix = parts[1], lineno, [], None, False
+            name, name_line, rows, expect = parts[1], lineno, [], None
+            has_matrix = reading = False
             if name in motifs:
                 raise InputError(f"{path}: line {lineno}: motif id {name} appears twice")
         elif text.startswith("letter-probability matrix"):
@@ -485,14 +489,14 @@ def read_meme(path: str | os.PathLike) -> dict[str, np.ndarray]:
                                  f"a DNA/RNA motif has 4 letters")
             w = re.search(r"\bw=\s*(\d+)", text)
             expect = int(w.group(1)) if w else None
-            in_matrix = True
-        elif in_matrix and name is not None and (expect is None or len(rows) < expect):
+            has_matrix = reading = True
+        elif reading:
             if not text:
-                if expect is None and rows:
-                    in_matrix = expect is None and not rows
+                reading = not rows  # blank lines may precede the rows; one after them ends the matrix
                 continue
             if not _NUMBER.match(text):
-                if expect is None and rows:
+                if expect is None and rows:  # without w=, the first other line ends the matrix
+                    reading = False
                     continue
                 raise InputError(f"{path}: line {lineno}: MOTIF {name}: matrix row {text!r} is not 4 numbers")
             values = [float(v) for v in text.split()]
@@ -503,7 +507,8 @@ def read_meme(path: str | os.PathLike) -> dict[str, np.ndarray]:
                 raise InputError(f"{path}: line {lineno}: MOTIF {name}: matrix row {text!r} is not "
                                  f"letter probabilities (non-negative, summing to 1)")
             rows.append(values)
-    close(len(lines))
+            reading = expect is None or len(rows) < expect
+    close()
     if not motifs:
         raise InputError(f"{path}: no MOTIF lines; not a MEME motif file")
     return motifs
