@@ -650,7 +650,7 @@ def curate_sites(sites: list[BedSite], genome: Genome, transcripts: list[Transcr
         groups[key].append(s)
 
     rows: list[tuple] = []
-    used: dict[tuple[str, str, str], list[int]] = defaultdict(list)  # (chrom, strand, class) -> coords
+    used: dict[tuple[str, str, str], set[int]] = defaultdict(set)  # (chrom, strand, class) -> coords
     for key in tqdm(sorted(groups), desc="regions", unit="region", disable=not progress):
         group = groups[key]
         if key[0] == "tx":
@@ -676,19 +676,20 @@ def curate_sites(sites: list[BedSite], genome: Genome, transcripts: list[Transcr
                 report.add("dropped", s.modification, label="1", detail=f"outside motif {motif.text}")
                 continue
             rows.append((s.modification, 1, seq, s.source, s.chrom, s.start, s.strand, edge))
-            used[(s.chrom, s.strand, s.modification)].append(s.start)
+            used[(s.chrom, s.strand, s.modification)].add(s.start)
             need[s.modification] += options.negative_ratio
         for cls in sorted(need, key=CLASS_NAMES.index):
             taken = used[(region.chrom, region.strand, cls)]
             cands = candidate_indices(region, BY_NAME[cls].base, motifs.get(cls), known)
-            cands = cands[~np.isin(region.coords[cands], np.array(taken, dtype=np.int64))]
+            cands = cands[np.fromiter((c not in taken for c in region.coords[cands].tolist()), dtype=bool,
+                                      count=len(cands))]
             n = min(need[cls], len(cands))
             if n < need[cls]:
                 report.add("negatives short", cls, need[cls] - n, label="0",
                            detail="too few unmodified bases in the region")
             for i in np.sort(rng.choice(cands, size=n, replace=False)) if n else ():
                 coord = int(region.coords[i])
-                taken.append(coord)
+                taken.add(coord)
                 seq, edge = window(int(i))
                 rows.append((cls, 0, seq, f"background:{genome.name}", region.chrom, coord,
                              region.strand, edge))
