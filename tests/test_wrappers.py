@@ -21,6 +21,7 @@ import multirm_tools
 from multirm_tools.cli import embed, evaluate, predict, train
 from multirm_tools.cli import curate_sites
 from multirm_tools.cli import correlate, explain
+from multirm_tools.cli import report
 from multirm_tools.constants import CLASS_NAMES
 
 WRAPPERS = Path(__file__).resolve().parents[1] / "galaxy_wrappers"
@@ -34,6 +35,7 @@ TOOLS = {
     "multirm_curate_sites.xml": (curate_sites.parse_arguments, {}),
     "multirm_explain.xml": (explain.build_parser, {"input": "input"}),
     "multirm_correlate.xml": (correlate.build_parser, {}),
+    "multirm_report.xml": (report.parse_arguments, {"inputs": "inputs"}),
 }
 
 # options every tool has that make no sense in Galaxy
@@ -81,12 +83,19 @@ FIXED = {
     "multirm_correlate.xml": {
         "--outdir": "outputs are collected from out/",
     },
+    "multirm_report.xml": {
+        "--output": "the page is collected from report.html",
+        "--quiet": "no progress output in a job log",
+    },
 }
 
 # tool options deliberately absent from a wrapper (beyond COMMON_CLI_ONLY)
 CLI_ONLY: dict[str, dict[str, str]] = {name: {} for name in TOOLS}
 CLI_ONLY["multirm_curate_sites.xml"] = {
     "--motif": "free-text CLASS=MOTIF specs; the wrapper keeps the defaults (DRACH, BCA) or lifts them",
+}
+CLI_ONLY["multirm_report.xml"] = {
+    "--title": "in Galaxy the dataset's name labels the report",
 }
 
 
