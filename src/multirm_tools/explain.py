@@ -37,8 +37,11 @@ from .model import MultiRMNet
 
 BASELINES = ("N", "zero")
 DEFAULT_BASELINE = "N"
-#: Relative convergence delta (|delta| / |logit - baseline logit|) above which a warning is raised.
+#: Relative convergence delta (``relative_delta``) above which a warning is raised.
 DELTA_WARNING = 0.01
+#: Logit gaps below this count as this much in ``relative_delta``: a window scored like the
+#: baseline has no meaningful relative error.
+MIN_GAP = 0.1
 #: RNA letters of codes 0-4 for user-facing output.
 RNA_LETTERS = np.array(list("ACGUN"), dtype=object)
 
@@ -221,14 +224,19 @@ def explain_pairs(model: MultiRMNet, windows: np.ndarray, class_index: np.ndarra
                                                cls).double().cpu().numpy()
         if progress is not None:
             progress(hi - lo)
-    gap = np.abs(out["logit"] - out["baseline_logit"])
-    rel = np.abs(out["delta"]) / np.maximum(gap, 1e-6)
+    ex = Explanation(1.0 / (1.0 + np.exp(-out["logit"])), out["logit"], out["baseline_logit"],
+                     attention, attribution, out["delta"])
+    rel = relative_delta(ex)
     if n and rel.max() > DELTA_WARNING:
         warnings.warn(f"integrated gradients: convergence delta up to {100 * rel.max():.2g}% of "
                       f"|logit - baseline logit| ({int((rel > DELTA_WARNING).sum())} of {n} pairs above "
                       f"{100 * DELTA_WARNING:g}%); use more steps", ExplainWarning, stacklevel=2)
-    return Explanation(1.0 / (1.0 + np.exp(-out["logit"])), out["logit"], out["baseline_logit"],
-                       attention, attribution, out["delta"])
+    return ex
+
+
+def relative_delta(ex: Explanation) -> np.ndarray:
+    """|delta| / max(|logit - baseline logit|, MIN_GAP) per pair, shape=(n,): how far completeness misses."""
+    return np.abs(ex.delta) / np.maximum(np.abs(ex.logit - ex.baseline_logit), MIN_GAP)
 
 
 def explain_windows(bundle, windows: np.ndarray, classes: Sequence[str], steps: int = 50,

@@ -18,7 +18,7 @@ from ..bundle import default_bundle_path, load_bundle
 from ..constants import BY_NAME, canonical_name, rna_base
 from ..errors import BundleError, InputError, UsageError
 from ..explain import (BASELINES, DEFAULT_BASELINE, RNA_LETTERS, ExplainWarning, explain_pairs,
-                       mutagenesis, top_windows)
+                       mutagenesis, relative_delta, top_windows)
 from ..inference import score_windows
 from ..kmers import BASES, N_CODE, centre_windows, encode
 from ..seqio import GenomeLocus, genome_positions, read_fasta, record_locus
@@ -555,7 +555,7 @@ def _body(args: argparse.Namespace, argv: list[str] | None) -> int:
             tmp["top_windows.bed"], sep="\t", header=False, index=False, lineterminator="\n")
         if mut is not None:
             _write_tsv(_mutagenesis_table(pairs, classes, *mut), tmp["mutagenesis.tsv"])
-        rel = np.abs(ex.delta) / np.maximum(np.abs(ex.logit - ex.baseline_logit), 1e-6)
+        rel = relative_delta(ex)
         write_run_record(tmp["run.json"], {
             "tool": PROG,
             "version": __version__,
