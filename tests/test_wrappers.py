@@ -22,6 +22,7 @@ from multirm_tools.cli import embed, evaluate, predict, train
 from multirm_tools.cli import curate_sites
 from multirm_tools.cli import correlate, explain
 from multirm_tools.cli import report
+from multirm_tools.cli import motifs
 from multirm_tools.constants import CLASS_NAMES
 
 WRAPPERS = Path(__file__).resolve().parents[1] / "galaxy_wrappers"
@@ -36,6 +37,7 @@ TOOLS = {
     "multirm_explain.xml": (explain.build_parser, {"input": "input"}),
     "multirm_correlate.xml": (correlate.build_parser, {}),
     "multirm_report.xml": (report.parse_arguments, {"inputs": "inputs"}),
+    "multirm_motifs.xml": (motifs.build_parser, {}),
 }
 
 # options every tool has that make no sense in Galaxy
@@ -86,6 +88,14 @@ FIXED = {
     "multirm_report.xml": {
         "--output": "the page is collected from report.html",
         "--quiet": "no progress output in a job log",
+    },
+    "multirm_motifs.xml": {
+        "--outdir": "outputs are collected from out/",
+        "--explain": "set by the input-source conditional (explain table mode)",
+        "--sites": "set by the input-source conditional (sites table mode)",
+        "--quiet": "no progress output in a job log",
+        "--device": "auto: CUDA when the job sees one",
+        "--threads": "from GALAXY_SLOTS",
     },
 }
 

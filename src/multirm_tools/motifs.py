@@ -301,9 +301,15 @@ def information_content(probs: np.ndarray) -> np.ndarray:
     return 2.0 + (probs * np.log2(p)).sum(axis=1)
 
 
-def trim(probs: np.ndarray, min_bits: float) -> tuple[int, int]:
-    """(first, stop) of the columns left after dropping low-information columns at both ends."""
+def trim(probs: np.ndarray, min_bits: float, n_sites: int | None = None) -> tuple[int, int]:
+    """(first, stop) of the columns left after dropping low-information columns at both ends.
+
+    With ``n_sites``, the information content is corrected for small samples (the expected
+    3 / (2 n ln 2) bits of a uniform column estimated from n letters are subtracted).
+    """
     ic = information_content(probs)
+    if n_sites:
+        ic = ic - 3.0 / (2.0 * n_sites * math.log(2.0))
     keep = np.flatnonzero(ic >= min_bits)
     if not len(keep):
         return 0, 0
@@ -329,7 +335,8 @@ def find_motifs(regions: Regions, method: str = "em", min_sites: int = 10, max_m
         highest-attribution segments stacked as extracted, one motif per class). Default is "em".
     min_sites: int, fewest sites a motif must hold. Default is 10.
     max_motifs: int, most motifs per class ("em"). Default is 3.
-    min_bits: float, end columns below this information content are trimmed. Default is 0.3.
+    min_bits: float, end columns below this information content (bits, corrected for the
+        number of sites) are trimmed. Default is 0.3.
     min_width: int, a motif narrower than this after trimming is dropped. Default is 3.
     n_seeds: int, 4-mer seeds tried per motif ("em"). Default is 10.
     n_null: int, shuffles of the segments in the null search ("em"); a motif must beat
@@ -371,7 +378,7 @@ def find_motifs(regions: Regions, method: str = "em", min_sites: int = 10, max_m
                 remaining = np.delete(remaining, members)
         for members, shifts, llr in found:
             probs = _frequencies(regions.codes, members, shifts, width)
-            a, b = trim(probs, min_bits)
+            a, b = trim(probs, min_bits, len(members))
             if b - a < min_width:
                 continue
             starts = regions.offset[members] - shift + shifts + a
