@@ -16,6 +16,30 @@ from ..errors import InputError, UsageError
 from .common import atomic_path, base_parser, positive_int, run_main
 
 DEFAULT_WINDOW = 1001
+EPILOG = """\
+example:
+  multirm-curate-sites --sites m6A.bed psi.bed --genome hg38.fa --annotation gencode.gtf \\
+                       --exclude known_sites.bed -o curated/
+  multirm-train --train curated/train.tsv --valid curated/valid.tsv --embedding onehot --out m.safetensors
+
+outputs (written only when the whole run succeeds):
+  sites.tsv         id modification label site sequence source split chrom start strand edge
+                    (site: 0-based centre index in sequence; start: 0-based genome position)
+  train.tsv, valid.tsv, test.tsv   the same rows, one file per split
+  sites.fa          the windows; headers '>ID modification=.. label=.. site=.. split=.. chrom=..
+                    start=.. strand=.. edge=..' (readable again with --labelled)
+  report.tsv        category modification label split count detail: input sites, dropped and
+                    why, negatives drawn, rows per split
+"""
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown once: not for flags, None defaults or help that already states one."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or "(default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _nonneg_int(text: str) -> int:
@@ -31,11 +55,12 @@ def _nonneg_int(text: str) -> int:
 def parse_arguments() -> argparse.ArgumentParser:
     parser = base_parser(
         "multirm-curate-sites",
-        "Build a labelled sites table (positives from BED sites, negatives drawn from unmodified "
-        "bases of the same kind) with train/valid/test splits that share no central k-mer, from "
-        "site BEDs and a genome or transcriptome FASTA; or de-duplicate and split labelled "
-        "tables/FASTA (--labelled). Writes OUTDIR/sites.tsv (all rows, with a split column), "
-        "train.tsv, valid.tsv, test.tsv (ready for multirm-train), sites.fa and report.tsv.")
+        "Build a labelled sites table from site BEDs and a genome or transcriptome FASTA:\n"
+        "positives are the sites, negatives are drawn from unmodified bases of the same kind,\n"
+        "and the train/valid/test splits share no central k-mer. With --labelled, de-duplicate\n"
+        "and split labelled tables or FASTA instead.")
+    parser.formatter_class = _HelpFormatter
+    parser.epilog = EPILOG
     inputs = parser.add_argument_group("inputs")
     inputs.add_argument("--sites", nargs="+", metavar="BED",
                         help="BED6 files of modification sites (0-based, half-open, 1 nt each, strand "
@@ -49,8 +74,8 @@ def parse_arguments() -> argparse.ArgumentParser:
                              "or in a temporary folder when that is read-only); a gzipped one is read "
                              "into memory, fine for transcriptomes and small genomes")
     inputs.add_argument("--annotation", metavar="GTF", default=None,
-                        help="transcripts (GTF, GFF3 or BED12): positives must lie on one, negatives "
-                             "come from the same transcript")
+                        help="transcripts (GTF, GFF3 or BED12): positives must lie on one (the "
+                             "longest holding the site is used), negatives come from the same transcript")
     inputs.add_argument("--exclude", nargs="+", metavar="BED", default=None,
                         help="known sites (BED3+, strand in column 6, '.' = both strands): never "
                              "drawn as negatives (the input sites never are either)")
@@ -91,7 +116,8 @@ def parse_arguments() -> argparse.ArgumentParser:
                         help="rows whose central K nt are identical never land in two splits (odd)")
     splits.add_argument("--seed", type=int, default=0,
                         help="random seed: negatives and splits (same seed, same bytes)")
-    parser.add_argument("-o", "--outdir", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("-o", "--outdir", required=True, metavar="DIR",
+                        help="output folder (created if missing; required)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
