@@ -478,3 +478,20 @@ def test_parse_motif_and_exclusion():
     assert list(coords[ex.mask("c", "+", coords)]) == [10, 11, 12, 13, 14, 20]
     assert list(coords[ex.mask("c", "-", coords)]) == [20]
     assert not ex.mask("d", "+", coords).any()
+
+
+@pytest.mark.parametrize("fasta, message", [
+    (None, "genome.fa: no such file"),
+    (">chr1\nACGTACGT\nACG\nACGTACGT\n", "genome.fa: cannot index the FASTA (Line length of fasta file is not consistent"),
+    (">chr1\nACGTACGTAC\n>chr1\nACGT\n", "genome.fa: cannot index the FASTA (Duplicate key"),
+    (">chr1\nACGTAC*TACGT\n", "genome.fa: record 'chr1' position 7: '*' is not a nucleotide code"),
+])
+def test_bad_genome(tmp_path, capsys, fasta, message):
+    if fasta is not None:
+        (tmp_path / "genome.fa").write_text(fasta)
+    (tmp_path / "s.bed").write_text("chr1\t1\t2\tm5C\t0\t+\n")
+    rc = cli.main(["--sites", str(tmp_path / "s.bed"), "--genome", str(tmp_path / "genome.fa"),
+                   "-o", str(tmp_path / "out"), "--window", "5", "--group-k", "3"])
+    err = capsys.readouterr().err
+    assert rc == 1 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
