@@ -495,3 +495,20 @@ def test_bad_genome(tmp_path, capsys, fasta, message):
     err = capsys.readouterr().err
     assert rc == 1 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+MULTIRM_VALID = Path(__file__).resolve().parents[2] / "shared" / "data" / "multirm" / "valid.tsv.gz"
+
+
+@pytest.mark.shared_data
+@pytest.mark.skipif(not MULTIRM_VALID.exists(), reason="../shared/data is absent")
+def test_import_multirm_validation_split(tmp_path):
+    """MultiRM's own validation split re-split: every input row is kept or counted, no leak."""
+    out = tmp_path / "out"
+    assert cli.main(["--labelled", str(MULTIRM_VALID), "-o", str(out), "--quiet", "--valid-size", "30",
+                     "--test-size", "10"]) == 0
+    df = table(out)
+    report = pd.read_csv(out / "report.tsv", sep="\t", keep_default_na=False)
+    assert len(df) + report.query("category == 'dropped'")["count"].sum() == len(read_sites(MULTIRM_VALID))
+    kmer = [s[i - 25:i + 26] for s, i in zip(df["sequence"], df["site"])]
+    assert (df.groupby(pd.Series(kmer, index=df.index))["split"].nunique() == 1).all()
