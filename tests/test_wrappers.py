@@ -84,6 +84,7 @@ FIXED = {
     },
     "multirm_correlate.xml": {
         "--outdir": "outputs are collected from out/",
+        "--quiet": "no progress output in a job log",
     },
     "multirm_report.xml": {
         "--output": "the page is collected from report.html",

@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--shuffles", type=positive_int, default=1000,
                         help="random placements of class B per pair")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the shuffles")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -128,7 +129,12 @@ def _body(args: argparse.Namespace, argv: list[str] | None) -> int:
         if len(present) < 2:
             raise InputError(f"{', '.join(args.sites)}: sites of fewer than two classes "
                              f"({', '.join(present)}); distances need two")
-        distances = distance_table(sites, present, args.shuffles, args.seed)
+        from tqdm import tqdm
+
+        n_pairs = len(present) * (len(present) - 1)
+        with tqdm(total=n_pairs, unit="pair", desc="distances", file=sys.stderr,
+                  disable=args.quiet or not sys.stderr.isatty()) as bar:
+            distances = distance_table(sites, present, args.shuffles, args.seed, progress=bar.update)
     outdir.mkdir(parents=True, exist_ok=True)
     _write_tsv(matrix, outdir / "correlation.tsv")
     _write_tsv(long, outdir / "correlation_long.tsv")
