@@ -333,6 +333,8 @@ def _bad(data: Path, tmp_path: Path, capsys, text: str, *extra: str) -> str:
      "bad.bed: line 2: site chr3:3000-3001 is outside chr3 (length 3000) in genome.fa"),
     ("chr1\t250\t251\tm6A\t0\t+\nchrZ\t10\t11\tm6A\t0\t+\n",
      "bad.bed: line 2: chromosome 'chrZ' is not in genome.fa"),
+    ("1\t250\t251\tm6A\t0\t+\n", "bad.bed: line 1: chromosome '1' is not in genome.fa (it has 'chr1': the "
+                                "files name chromosomes differently)"),
     ("track name=x\n# nothing\n\n", "bad.bed: no sites (empty BED file)"),
     ("chr1\t250\t251\tm6A\t0\n", "bad.bed: line 1: a sites BED needs 6 tab-separated columns"),
     ("chr1\tx\t251\tm6A\t0\t+\n", "bad.bed: line 1: not a BED line"),

@@ -576,7 +576,9 @@ def _locate(sites: list[BedSite], genome: Genome, drop_mismatched: bool,
     for s in sites:
         where = f"{s.source}: line {s.line}"
         if s.chrom not in genome.lengths:
-            raise InputError(f"{where}: chromosome {s.chrom!r} is not in {genome.name}")
+            other = s.chrom[3:] if s.chrom.startswith("chr") else f"chr{s.chrom}"
+            hint = f" (it has {other!r}: the files name chromosomes differently)" if other in genome.lengths else ""
+            raise InputError(f"{where}: chromosome {s.chrom!r} is not in {genome.name}{hint}")
         if s.start >= genome.lengths[s.chrom]:
             raise InputError(f"{where}: site {s.chrom}:{s.start}-{s.start + 1} is outside {s.chrom} "
                              f"(length {genome.lengths[s.chrom]}) in {genome.name}")
