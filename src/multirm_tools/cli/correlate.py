@@ -68,8 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sites", nargs="+", default=None, metavar="BED",
                         help="predicted sites (BED6, name = class), one or more files")
     parser.add_argument("--shuffles", type=positive_int, default=1000,
-                        help="random placements of class B per pair")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of the shuffles")
+                        help="random placements of the sites of each class B")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the shuffles (default: 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
