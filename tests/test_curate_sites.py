@@ -333,8 +333,8 @@ def _bad(data: Path, tmp_path: Path, capsys, text: str, *extra: str) -> str:
      "bad.bed: line 2: site chr3:3000-3001 is outside chr3 (length 3000) in genome.fa"),
     ("chr1\t250\t251\tm6A\t0\t+\nchrZ\t10\t11\tm6A\t0\t+\n",
      "bad.bed: line 2: chromosome 'chrZ' is not in genome.fa"),
-    ("1\t250\t251\tm6A\t0\t+\n", "bad.bed: line 1: chromosome '1' is not in genome.fa (it has 'chr1': the "
-                                "files name chromosomes differently)"),
+    ("1\t250\t251\tm6A\t0\t+\n",
+     "bad.bed: line 1: chromosome '1' is not in genome.fa (it has 'chr1': the files name chromosomes differently)"),
     ("track name=x\n# nothing\n\n", "bad.bed: no sites (empty BED file)"),
     ("chr1\t250\t251\tm6A\t0\n", "bad.bed: line 1: a sites BED needs 6 tab-separated columns"),
     ("chr1\tx\t251\tm6A\t0\t+\n", "bad.bed: line 1: not a BED line"),
@@ -443,7 +443,7 @@ def test_negative_ratio_and_whole_record(data, tmp_path):
     kept = table(out).query("label == 1").groupby("modification").size()
     assert drawn["m5C"] == 2 * kept["m5C"]  # no m5C site is dropped or duplicated
     df = table(out)
-    for cls, rows in df.groupby("modification"):
+    for _, rows in df.groupby("modification"):
         pos = set(zip(rows.query("label == 1")["chrom"], rows.query("label == 1")["strand"]))
         assert set(zip(rows.query("label == 0")["chrom"], rows.query("label == 0")["strand"])) <= pos
 
@@ -484,7 +484,8 @@ def test_parse_motif_and_exclusion():
 
 @pytest.mark.parametrize("fasta, message", [
     (None, "genome.fa: no such file"),
-    (">chr1\nACGTACGT\nACG\nACGTACGT\n", "genome.fa: cannot index the FASTA (Line length of fasta file is not consistent"),
+    (">chr1\nACGTACGT\nACG\nACGTACGT\n",
+     "genome.fa: cannot index the FASTA (Line length of fasta file is not consistent"),
     (">chr1\nACGTACGTAC\n>chr1\nACGT\n", "genome.fa: cannot index the FASTA (Duplicate key"),
     (">chr1\nACGTAC*TACGT\n", "genome.fa: record 'chr1' position 7: '*' is not a nucleotide code"),
 ])

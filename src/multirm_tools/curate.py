@@ -661,16 +661,10 @@ def curate_sites(sites: list[BedSite], genome: Genome, transcripts: list[Transcr
             region = neighbourhood_region(genome, group[0].chrom, group[0].strand, group[0].start,
                                           options.negative_distance)
         position_of = {int(c): i for i, c in enumerate(region.coords)} if spliced else None
-
-        def window(i: int) -> tuple[str, bool]:
-            if spliced:
-                return pad_window(region.sequence, i, options.window)
-            return genome.window(region.chrom, int(region.coords[i]), region.strand, options.window)
-
         need: dict[str, int] = defaultdict(int)
         for s in group:
             if spliced:
-                seq, edge = window(position_of[s.start])
+                seq, edge = pad_window(region.sequence, position_of[s.start], options.window)
             else:
                 seq, edge = genome.window(s.chrom, s.start, s.strand, options.window)
             motif = motifs.get(s.modification)
@@ -692,7 +686,8 @@ def curate_sites(sites: list[BedSite], genome: Genome, transcripts: list[Transcr
             for i in np.sort(rng.choice(cands, size=n, replace=False)) if n else ():
                 coord = int(region.coords[i])
                 taken.add(coord)
-                seq, edge = window(int(i))
+                seq, edge = (pad_window(region.sequence, int(i), options.window) if spliced else
+                             genome.window(region.chrom, coord, region.strand, options.window))
                 rows.append((cls, 0, seq, f"background:{genome.name}", region.chrom, coord,
                              region.strand, edge))
             report.add("negatives drawn", cls, n, label="0")

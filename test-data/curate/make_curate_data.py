@@ -62,7 +62,7 @@ def main() -> None:
     def pick(cls: str, n: int, ok) -> None:
         """n exonic positions (>= 30 nt from exon ends) where ``ok(context -2..+2)`` holds."""
         pool = []
-        for tid, (chrom, strand, exons) in TRANSCRIPTS.items():
+        for chrom, strand, exons in TRANSCRIPTS.values():
             for s, e in exons:
                 for p in range(s + 30, e - 30):
                     if (chrom, p) not in taken and not (chrom == "chr2" and 1990 <= p < 2410) \
