@@ -245,6 +245,19 @@ def test_minus_strand_locus_coordinates(tmp_path, bundle_path, fasta, capsys):
         assert attr.loc[rec_positions].sum() > 0  # the chosen windows carry the evidence
 
 
+def test_bed_on_plain_records_uses_record_coordinates(tmp_path, bundle_path, fasta, capsys):
+    fa, _ = fasta
+    bed = tmp_path / "sites.bed"
+    bed.write_text("track name=x\nrm5U_1_1\t30\t31\tm5U\t999\t+\nrm6A_1_2\t30\t31\tm6A\t999\t+\n")
+    code, err = run([fa, "-o", tmp_path / "out", "--model", bundle_path, "--sites-bed", bed, "--steps", "8"],
+                    capsys)
+    assert code == 0, err
+    sites = pd.read_csv(tmp_path / "out" / "sites.tsv", sep="\t")
+    # Output follows FASTA order (rm6A records come first), not BED order.
+    assert sites[["record", "site", "modification"]].values.tolist() == [["rm6A_1_2", 31, "m6A"],
+                                                                        ["rm5U_1_1", 31, "m5U"]]
+
+
 def test_predictions_input_and_max_sites(tmp_path, bundle_path, fasta, capsys):
     from multirm_tools.cli import predict
 
@@ -274,12 +287,14 @@ def test_predictions_input_and_max_sites(tmp_path, bundle_path, fasta, capsys):
     (["--position", "rm6A_1_0:31:m1A"], "the model does not predict m1A"),
     (["--predictions", "missing.tsv"], "missing.tsv: no such file"),
     (["--sites-bed", "BED"], "lies in no record of planted.fa"),
+    (["--sites-bed", "LONG"], "interval 5-9 is 4 nt; a site is one nucleotide"),
 ])
 def test_bad_requests_fail_clearly_without_output(tmp_path, bundle_path, fasta, capsys, args, message):
     fa, _ = fasta
     out = tmp_path / "out"
     (tmp_path / "BED").write_text("chr9\t5\t6\tm6A\t0\t+\n")
-    args = [str(tmp_path / a) if a in ("BED", "missing.tsv") else a for a in args]
+    (tmp_path / "LONG").write_text("rm6A_1_0\t5\t9\tm6A\t0\t+\n")
+    args = [str(tmp_path / a) if a in ("BED", "LONG", "missing.tsv") else a for a in args]
     code, err = run([fa, "-o", out, "--model", bundle_path, *args], capsys)
     assert code in (1, 2)
     assert message in err and "Traceback" not in err

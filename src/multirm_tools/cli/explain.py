@@ -240,9 +240,11 @@ def _requests_from_bed(path: str) -> list[Request]:
     out = []
     for r in bed.itertuples(index=False):
         origin = f"{name} line {r.line}"
+        if r.end - r.start != 1:
+            raise InputError(f"{origin}: interval {r.start}-{r.end} is {r.end - r.start} nt; a site is one "
+                             f"nucleotide (end = start + 1), as in multirm-predict's sites.bed")
         cls = _class_or_error(r.name, origin) if r.name else None
-        for g in range(r.start, r.end):  # a BED interval of several nt asks for each of them
-            out.append(Request(origin, None, g, cls, r.chrom, r.strand))
+        out.append(Request(origin, None, r.start, cls, r.chrom, r.strand))
     return out
 
 
@@ -273,25 +275,30 @@ def _load_records(fasta: str, requests: list[Request]) -> tuple[dict[str, Record
     """Stream the FASTA, keep records with requests; map genome requests to record positions."""
     wanted = {r.record for r in requests if r.record is not None}
     genome = [r for r in requests if r.record is None]
-    by_chrom: dict[str, list[int]] = {}
-    for i, r in enumerate(genome):
-        by_chrom.setdefault(r.chrom, []).append(i)
+    # chrom -> (sorted coordinates, request indices): each record looks up its interval by bisection.
+    by_chrom: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for chrom in {r.chrom for r in genome}:
+        idx = np.array([i for i, r in enumerate(genome) if r.chrom == chrom], dtype=np.int64)
+        coords = np.array([genome[i].pos for i in idx], dtype=np.int64)
+        order = np.argsort(coords, kind="stable")
+        by_chrom[chrom] = (coords[order], idx[order])
     mapped: list[Request | None] = [None] * len(genome)
     records: dict[str, Record] = {}
     for rec in read_fasta(fasta):
         locus = record_locus(rec, Path(fasta).name)
         chrom = locus.chrom if locus else rec.id
         hits = []
-        for i in by_chrom.get(chrom, ()):
-            r = genome[i]
-            if mapped[i] is not None:
-                continue
-            if locus is None:
-                if r.pos < len(rec.sequence):
+        if chrom in by_chrom:
+            coords, idx = by_chrom[chrom]
+            lo, hi = (locus.start, locus.end) if locus else (0, len(rec.sequence))
+            for i in idx[np.searchsorted(coords, lo):np.searchsorted(coords, hi)]:
+                r = genome[i]
+                if mapped[i] is not None:
+                    continue
+                if locus is None:
                     hits.append((i, r.pos))
-            elif (locus.start <= r.pos < locus.end
-                  and (locus.strand == r.strand or "." in (locus.strand, r.strand))):
-                hits.append((i, r.pos - locus.start if locus.strand != "-" else locus.end - 1 - r.pos))
+                elif locus.strand == r.strand or "." in (locus.strand, r.strand):
+                    hits.append((i, r.pos - locus.start if locus.strand != "-" else locus.end - 1 - r.pos))
         for i, pos in hits:
             mapped[i] = genome[i]._replace(record=rec.id, pos=pos)
         if hits or rec.id in wanted:
