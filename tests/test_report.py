@@ -290,7 +290,7 @@ def test_full_report_sections_and_self_containment(outputs, tmp_path):
                                          "chart-correlation", "curve-ROC", "curve-PR"]
     assert f'data-charts="{len(specs)}"' in html
     for c in specs:
-        assert f'<div class="chart" id="{c["id"]}"></div>' in html
+        assert re.search(rf'<div class="chart" id="{c["id"]}" style="min-height: \d+px"></div>', html)
     ids = re.findall(r'\bid="([^"]+)"', html)
     assert len(ids) == len(set(ids)), "a chart drawn into the wrong element"
     # nothing to fetch: no external src/href, no <link>, the Vega JavaScript inlined once

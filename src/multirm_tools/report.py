@@ -643,6 +643,7 @@ class Chart:
     title: str
     spec: dict
     renderer: str = "svg"
+    height: int = 360  # px kept for the chart before it is drawn (charts are drawn lazily)
 
 
 @dataclass
@@ -733,7 +734,9 @@ def build_report(found: dict[str, Any], limits: Limits = Limits(), alpha: float 
             label += ")" if t.n_significant == 1 else "s)"
             if t.bin_width > 1:
                 label += f", bins of {t.bin_width} nt"
-            rep.track_charts.append(Chart(f"track-{i}", label, track_chart(t), renderer="canvas"))
+            lanes = t.rows["modification"].nunique() if len(t.rows) else 1
+            rep.track_charts.append(Chart(f"track-{i}", label, track_chart(t), renderer="canvas",
+                                          height=40 * lanes + 40))
         rep.sites_table = _html_table(s.sites.rename(columns={"p_value": "p", "q_value": "q"}))
     elif rep.run is not None:
         per = rep.run.get("counts", {}).get("per_class", {})
@@ -763,7 +766,7 @@ def build_report(found: dict[str, Any], limits: Limits = Limits(), alpha: float 
             sub = sub.merge(keys[["record", "site"]], on=["record", "site"])
             sub = sub.set_index(["record", "site"]).loc[list(zip(keys["record"], keys["site"]))].reset_index()
             rep.explain_charts.append(Chart(f"explain-{cls}", f"{cls}: {len(keys)} site(s)",
-                                            explain_chart(sub, cls)))
+                                            explain_chart(sub, cls), height=28 * len(keys) + 160))
     if "explain_sites" in found:
         es = read_table(found["explain_sites"], "explain_sites").sort_values(
             "probability", ascending=False, kind="stable")
