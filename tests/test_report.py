@@ -22,8 +22,16 @@ from multirm_tools.cli import report as report_cli
 from multirm_tools.constants import BY_NAME, CLASS_NAMES
 from multirm_tools.errors import InputError, UsageError
 from multirm_tools.metrics import evaluate_scores
-from multirm_tools.report import (HEADERS, SIZE_BOUND_MB, TEMPLATES, Limits, classify_file, recognise,
-                                  summarise_predictions, vega_javascript)
+from multirm_tools.report import (
+    HEADERS,
+    SIZE_BOUND_MB,
+    TEMPLATES,
+    Limits,
+    classify_file,
+    recognise,
+    summarise_predictions,
+    vega_javascript,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RNA_CLASSES = {b: [c for c in CLASS_NAMES if BY_NAME[c].base == ("T" if b == "U" else b)] for b in "ACGU"}
@@ -162,7 +170,7 @@ def build(tmp_path: Path, *inputs, extra=()) -> str:
 
 
 def chart_specs(html: str) -> list[dict]:
-    m = re.search(r'<script type="application/json" id="chart-specs">(.*?)</script>', html, re.S)
+    m = re.search(r'<script type="application/json" id="chart-specs">(.*?)</script>', html, re.DOTALL)
     return json.loads(m.group(1))
 
 
@@ -200,8 +208,9 @@ def test_unrecognised_input_is_one_line_error(outputs, tmp_path, capsys):
     out = tmp_path / "r.html"
     assert report_cli.main([str(outputs["predict"]), str(junk), "-o", str(out), "--quiet"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"multirm-report: error: {junk}: not recognised as an output of multirm-predict, -evaluate, "
-                   f"-explain, -motifs or -correlate (first line: 'hello\\tworld')"]
+    expected = (f"multirm-report: error: {junk}: not recognised as an output of multirm-predict, -evaluate, "
+                "-explain, -motifs or -correlate (first line: 'hello\\tworld')")
+    assert err == [expected]
     assert not out.exists() and not list(tmp_path.glob(".r.html*"))
     empty = tmp_path / "empty_dir"
     empty.mkdir()
@@ -294,7 +303,7 @@ def test_full_report_sections_and_self_containment(outputs, tmp_path):
     ids = re.findall(r'\bid="([^"]+)"', html)
     assert len(ids) == len(set(ids)), "a chart drawn into the wrong element"
     # nothing to fetch: no external src/href, no <link>, the Vega JavaScript inlined once
-    assert not re.search(r'(src|href)\s*=\s*["\']?\s*(https?:|//)', html, re.I)
+    assert not re.search(r'(src|href)\s*=\s*["\']?\s*(https?:|//)', html, re.IGNORECASE)
     assert "<link" not in html and "<iframe" not in html
     assert len(re.findall(r"<script\b", html)) == 3
     assert len(re.findall(r"<script\b[^>]*\bsrc=", html)) == 0
@@ -383,7 +392,7 @@ def test_templates_are_package_data(tmp_path):
     assert (ROOT / "templates").resolve() == TEMPLATES.resolve()
     assert (TEMPLATES / "report.html.j2").is_file()
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                           "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True)
+                           "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         pytest.skip(f"cannot build a wheel here: {proc.stderr.strip().splitlines()[-1:]}")
     wheel = next(tmp_path.glob("multirm_tools-*.whl"))

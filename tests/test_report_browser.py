@@ -13,10 +13,16 @@ import time
 from pathlib import Path
 
 import pytest
+from test_report import (
+    predictions_table,
+    write_correlate_dir,
+    write_evaluate_dir,
+    write_explain_dir,
+    write_motifs_dir,
+    write_predict_dir,
+)
 
 from multirm_tools.cli import report as report_cli
-from test_report import (predictions_table, write_correlate_dir, write_evaluate_dir, write_explain_dir,
-                         write_motifs_dir, write_predict_dir)
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

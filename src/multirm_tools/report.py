@@ -700,11 +700,11 @@ def build_report(found: dict[str, Any], limits: Limits = Limits(), alpha: float 
                  progress: bool = False) -> Report:
     """Load every recognised input (``recognise``'s result) and build the sections' content."""
     rep = Report(title=title)
-    for kind in KIND_LABELS:
+    for kind, label in KIND_LABELS.items():
         if kind in found:
             value = found[kind]
             where = str(next(iter(value.values())).parent) if kind == "logos" else str(value)
-            rep.inputs.append((KIND_LABELS[kind] + (f" ({len(value)})" if kind == "logos" else ""), where))
+            rep.inputs.append((label + (f" ({len(value)})" if kind == "logos" else ""), where))
 
     if "run" in found:
         rep.run = read_run(found["run"])
@@ -862,6 +862,3 @@ def render_html(rep: Report) -> str:
         rep=rep, version=__version__, charts=chart_payload, n_charts=len(charts),
         vega_js=markupsafe.Markup(vega_javascript()), size_bound=SIZE_BOUND_MB)
 
-
-__all__ = ["Limits", "recognise", "build_report", "render_html", "classify_file", "summarise_predictions",
-           "SIZE_BOUND_MB", "TEMPLATES"]
