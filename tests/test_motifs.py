@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from planted import (
+    PLANTED,
+    make_planted_sites,
+    planted_bundle,
+    planted_pwm,
+    write_fasta,
+)
 
 from multirm_tools import motifs as M
 from multirm_tools.cli import motifs as cli
 from multirm_tools.errors import InputError
-
-from planted import PLANTED, make_planted_sites, planted_bundle, planted_pwm
 
 IUPAC = {"A": "A", "C": "C", "G": "G", "T": "T", "D": "AGT", "R": "AG", "H": "ACT"}
 # class -> (IUPAC motif, index of the site inside it): DRACH around m6A, a T-loop around m5U
@@ -90,8 +94,8 @@ def test_meme_round_trip_and_memelite_reads_it(tmp_path):
         M.write_meme(fh, motifs, {k: 7 for k in motifs})
     back = M.read_meme(path)
     assert list(back) == list(motifs)
-    for k in motifs:
-        np.testing.assert_allclose(back[k], motifs[k], atol=1e-6)
+    for k, probs in motifs.items():
+        np.testing.assert_allclose(back[k], probs, atol=1e-6)
     text = path.read_text()
     assert text.startswith("MEME version 4\n") and "ALPHABET= ACGT" in text and "nsites= 7" in text
     theirs = memelite_read(str(path))
@@ -392,7 +396,7 @@ def test_end_to_end_planted_model(planted, tmp_path, score):
     d, bundle = planted
     out = tmp_path / "out"
     assert cli.main(["--sites", str(d / "sites.tsv"), "--model", str(bundle), "-o", str(out), "--score", score,
-                     "--known", str(d / "known.meme"), "--steps", "32" if score == "attribution" else "4", "--quiet",
+                     "--known", str(d / "known.meme"), "--steps", "16", "--quiet",
                      "--device", "cpu"]) == 0
     run = json.loads((out / "run.json").read_text())
     for cls in PLANTED:  # 10% of 300 rows per class, all of them true positives on planted data
@@ -410,6 +414,35 @@ def test_end_to_end_planted_model(planted, tmp_path, score):
             assert len(first) >= 25
             assert ((first["start"] <= first["site"] - off)
                     & (first["end"] >= first["site"] - off + len(motif) - 1)).mean() >= 0.9
+
+
+def test_end_to_end_through_multirm_explain(planted, tmp_path):
+    """The pipeline as users run it: multirm-explain writes explain.tsv, multirm-motifs reads it."""
+    from multirm_tools.cli import explain
+
+    d, bundle = planted
+    sites = make_planted_sites(n_per_class=15, seed=9, id_prefix="e")
+    sites = sites[sites["label"] == 1]
+    write_fasta(tmp_path / "planted.fa", sites)
+    argv = [str(tmp_path / "planted.fa"), "-o", str(tmp_path / "explain"), "--model", str(bundle),
+            "--steps", "16", "--quiet", "--device", "cpu"]
+    for rid, site, cls in zip(sites["id"], sites["site"], sites["modification"]):
+        argv += ["--position", f"{rid}:{site + 1}:{cls}"]
+    assert explain.main(argv) == 0
+    out = tmp_path / "motifs"
+    assert cli.main(["--explain", str(tmp_path / "explain"), "-o", str(out), "--known", str(d / "known.meme"),
+                     "--quiet"]) == 0
+    hits = pd.read_csv(out / "tomtom.tsv", sep="\t")
+    best = hits.groupby("query_id").first()
+    assert best.loc["m6A_1", "target_id"] == "GGACT" and best.loc["m6A_1", "q_value"] < 0.05
+    assert best.loc["m5U_1", "target_id"] == "GTTCGA" and best.loc["m5U_1", "q_value"] < 0.05
+    occ = pd.read_csv(out / "motif_sites.tsv", sep="\t")
+    assert set(occ["record"]) <= set(sites["id"]) and (occ["site"] == sites["site"].iloc[0] + 1).all()
+    for cls, (motif, off) in PLANTED.items():  # occurrences cover the planted motif
+        first = occ[occ["motif_id"] == f"{cls}_1"]
+        assert len(first) >= 12
+        assert ((first["start"] <= first["site"] - off)
+                & (first["end"] >= first["site"] - off + len(motif) - 1)).all()
 
 
 def test_sites_errors(planted, tmp_path, capsys):

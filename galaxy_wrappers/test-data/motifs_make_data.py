@@ -30,10 +30,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from planted import make_planted_sites, planted_pwm  # noqa: E402
-from test_motifs import decoys, explain_table, iupac_pwm  # noqa: E402
+from planted import make_planted_sites, planted_pwm
+from test_motifs import decoys, explain_table, iupac_pwm
 
-from multirm_tools.motifs import write_meme  # noqa: E402
+from multirm_tools.motifs import write_meme
 
 
 def main() -> None:

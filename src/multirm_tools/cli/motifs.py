@@ -6,6 +6,7 @@ import argparse
 import math
 import shlex
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -192,9 +193,12 @@ def _filter_classes(tracks: Tracks, wanted: list[str] | None, source: str) -> Tr
 
 def _explain_sites(args, wanted: list[str] | None, progress: bool) -> tuple[Tracks, dict]:
     """Score the tables' centre windows, keep true positives among the top scores, explain them."""
+    import torch
+
     from ..baseline import table_windows
-    from ..explain import explain_pairs
+    from ..explain import ExplainWarning, attention_nt, explain_pairs
     from ..inference import score_windows, zero_wrong_base
+    from ..kmers import tokenize
     from ..sites import read_many
 
     device = setup_compute(args.device, args.threads)
@@ -227,11 +231,22 @@ def _explain_sites(args, wanted: list[str] | None, progress: bool) -> tuple[Trac
     class_index = np.array([cfg.classes.index(c) for c in df["modification"].to_numpy()[chosen]])
     from tqdm import tqdm
 
-    with tqdm(total=len(chosen), desc="explaining", unit="site", disable=not progress, file=sys.stderr) as bar:
-        ex = explain_pairs(bundle.model, windows[chosen], class_index, args.steps, args.baseline,
-                           args.batch_size, device, progress=bar.update)
-    values = ex.attribution if args.score == "attribution" else ex.attention
     codes = windows[chosen]
+    with tqdm(total=len(chosen), desc="explaining", unit="site", disable=not progress, file=sys.stderr) as bar:
+        if args.score == "attention":  # no gradients needed
+            values = np.empty(codes.shape)
+            for lo in range(0, len(codes), args.batch_size):
+                tok = torch.as_tensor(tokenize(codes[lo:lo + args.batch_size], cfg.k), device=device)
+                att = attention_nt(bundle.model, tok)
+                values[lo:lo + len(tok)] = att[np.arange(len(tok)), class_index[lo:lo + len(tok)]]
+                bar.update(len(tok))
+        else:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ExplainWarning)
+                values = explain_pairs(bundle.model, codes, class_index, args.steps, args.baseline,
+                                       args.batch_size, device, progress=bar.update).attribution
+            for w in caught:
+                print(f"{PROG}: warning: {w.message}", file=sys.stderr)
     values = np.where(codes == 4, 0.0, values)
     tracks = Tracks(df["modification"].to_numpy()[chosen], df["id"].to_numpy()[chosen],
                     df["site"].to_numpy()[chosen] + 1, codes, values, -(cfg.window // 2))
