@@ -142,8 +142,9 @@ def test_positive_windows_centred_on_site_and_strand(space, transcript_run, geno
         assert r.sequence[r.site] == BY_NAME[r.modification].base
         if space == "genomic":
             assert r.sequence == expected
-        else:  # sites are >= 30 nt from exon ends: the central 51 nt are exonic on both
-            assert r.sequence[W // 2 - 25:W // 2 + 26] == expected[W // 2 - 25:W // 2 + 26]
+        else:  # sites are >= 30 nt from exon ends: the central 51 nt are exonic (or padding at a TSS)
+            for j in range(W // 2 - 25, W // 2 + 26):
+                assert r.sequence[j] in ("N", expected[j])
 
 
 def test_transcript_windows_are_spliced(transcript_run):
@@ -203,23 +204,43 @@ def test_negatives_without_annotation_near_their_positive(data, tmp_path):
     assert sum(transcript_of(tx, r.chrom, r.start, r.strand) is None for r in pos.itertuples()) == 3
 
 
-def test_motif_filters_hold(transcript_run, data, tmp_path):
-    df = table(transcript_run)
+@pytest.mark.parametrize("space", ["transcript", "genomic"])
+def test_motif_filters_hold_on_the_genome(space, transcript_run, genomic_run):
+    """Motifs are read on the genome around the site (pre-mRNA; promoter bases for m6Am at a TSS)."""
+    genome = read_genome(DATA / "genome.fa")
+    df = table(transcript_run if space == "transcript" else genomic_run)
     for cls, (rx, offset) in MOTIFS.items():
         rows = df[df["modification"] == cls]
         assert len(rows) and set(rows["label"]) == {0, 1}
         for r in rows.itertuples():
-            assert rx.match(r.sequence, r.site - offset), r.id
+            context = genome_window(genome, r.chrom, r.start, r.strand, 9)
+            assert rx.match(context, 4 - offset), r.id
+            if space == "genomic":
+                assert rx.match(r.sequence, r.site - offset), r.id
+
+
+def test_m6am_at_transcription_start_kept_in_transcript_space(transcript_run):
+    df = table(transcript_run).set_index(["chrom", "start", "strand", "modification", "label"])
+    for start, strand in ((200, "+"), (4799, "-")):  # first nucleotide of tx1 and of tx2
+        r = df.loc[("chr1", start, strand, "m6Am", 1)]
+        assert r["sequence"].startswith("N" * (W // 2)) and r["sequence"][W // 2] == "A" and r["edge"] == 1
+
+
+def test_motif_options(transcript_run, data, tmp_path):
+    df = table(transcript_run)
     report = pd.read_csv(transcript_run / "report.tsv", sep="\t", keep_default_na=False)
     assert report.query("detail == 'outside motif DRACH'")["count"].sum() == 4
     # lifted: the four non-DRACH m6A sites come back; changed: every m6A row holds GGACT
     assert run(data, tmp_path / "lift", "--no-motif", "m6A") == 0
     lifted = table(tmp_path / "lift").query("modification == 'm6A' and label == 1")
     assert len(lifted) == len(df.query("modification == 'm6A' and label == 1")) + 4
-    assert run(data, tmp_path / "ggact", "--motif", "m6A=GGaCT", "--motif", "Psi=UUc") == 2  # c is no U
-    assert run(data, tmp_path / "ggact", "--motif", "m6A=GGaCT") == 0
-    for r in table(tmp_path / "ggact").query("modification == 'm6A'").itertuples():
-        assert r.sequence[r.site - 2:r.site + 3] == "GGACT"
+    assert run(data, tmp_path / "rac", "--motif", "m6A=RaC", "--motif", "Psi=UUc") == 2  # c is no U
+    assert run(data, tmp_path / "rac", "--motif", "m6A=RaC") == 0
+    genome = read_genome(DATA / "genome.fa")
+    rows = table(tmp_path / "rac").query("modification == 'm6A'")
+    assert set(rows["label"]) == {0, 1} and len(rows) >= len(df.query("modification == 'm6A'"))
+    for r in rows.itertuples():
+        assert re.fullmatch("[AG]AC", genome_window(genome, r.chrom, r.start, r.strand, 3)), r.id
 
 
 def test_no_central_kmer_group_crosses_splits_and_splits_are_balanced(transcript_run):
@@ -387,7 +408,10 @@ def test_import_labelled_fasta_and_table(transcript_run, tmp_path):
                      "--valid-size", "5", "--test-size", "3"]) == 0
     df = table(out)
     ref = table(transcript_run)
-    assert sorted(df["id"]) == sorted(ref["id"]) and (df["chrom"] == "NA").all()
+    # without a genome motifs are read on the window: m6Am at a TSS has its BCA upstream, outside it
+    assert set(ref["id"]) - set(df["id"]) == {"m6Am:site:chr1:200:+", "m6Am:site:chr1:4799:-"}
+    assert set(df["id"]) <= set(ref["id"]) and (df["chrom"] == "NA").all()
+    ref = ref[ref["id"].isin(df["id"])]
     kmer = df["sequence"].str.slice(W // 2 - 25, W // 2 + 26)
     assert (df.groupby(kmer)["split"].nunique() == 1).all()
     # a table with a repeated row (new id) and a shorter window: de-duplicated, re-centred

@@ -12,7 +12,10 @@ What it holds, in the order the tool uses it:
 - ``Region`` and ``candidate_indices``: the sequence that positives and their negatives share
   (mature transcript, pre-mRNA span, or a neighbourhood of the site) and the positions in it that
   may serve as negatives (same base, motif held, not a known site);
-- ``Motif`` / ``class_motifs``: per-class motif restrictions (DRACH for m6A and BCA for m6Am by default);
+- ``Motif`` / ``class_motifs``: per-class motif restrictions (DRACH for m6A and BCA for m6Am by default),
+  checked on the genome around the site read on its strand (the pre-mRNA context, where the
+  methyltransferases act; for m6Am at a transcription start the promoter bases upstream), in
+  either sequence space;
 - ``curate_sites``: BED sites -> labelled rows with windows and coordinates;
 - ``read_labelled``: import of labelled TSV/FASTA sets that carry no coordinates;
 - ``deduplicate`` / ``assign_splits``: leak-free train/valid/test splits, grouped by central k-mer.
@@ -497,6 +500,19 @@ class Motif(NamedTuple):
         hits = re.finditer(f"(?=({self.regex().pattern}))", seq)
         return np.fromiter((m.start() + self.offset for m in hits), dtype=np.int64)
 
+    def holds_in_genome(self, genome: Genome, chrom: str, pos: int, strand: str) -> bool:
+        """Whether the motif surrounds genome position ``pos`` read on ``strand``."""
+        half = max(self.offset, len(self.text) - 1 - self.offset)
+        context, _ = genome.window(chrom, pos, strand, 2 * half + 1)
+        return self.holds(context, half)
+
+    def genome_sites(self, genome: Genome, chrom: str, strand: str, lo: int, hi: int) -> np.ndarray:
+        """Genome positions in ``[lo, hi)`` that the motif surrounds on ``strand``, sorted."""
+        a, b = max(0, lo - len(self.text)), min(genome.lengths[chrom], hi + len(self.text))
+        idx = self.sites(genome.oriented(chrom, a, b, strand))
+        coords = np.sort(a + idx if strand == "+" else b - 1 - idx)
+        return coords[(coords >= lo) & (coords < hi)]
+
 
 def parse_motif(spec: str) -> tuple[str, Motif]:
     """``CLASS=MOTIF`` -> (class, Motif): MOTIF in IUPAC letters with the modified base in lower
@@ -539,9 +555,10 @@ def class_motifs(specs: list[str] | None = None, lifted: list[str] | None = None
     return motifs
 
 
-def candidate_indices(region: Region, base: str, motif: Motif | None,
+def candidate_indices(region: Region, base: str, motif_coords: np.ndarray | None,
                       exclusion: Exclusion) -> np.ndarray:
-    """Indices of ``region`` that may be negatives: ``base`` there, the motif held, not excluded.
+    """Indices of ``region`` that may be negatives: ``base`` there, the genome position in
+    ``motif_coords`` (sorted; None: no motif restriction), not excluded.
 
     Returns
     -------
@@ -549,8 +566,8 @@ def candidate_indices(region: Region, base: str, motif: Motif | None,
     """
     codes = np.frombuffer(region.sequence.encode("ascii"), dtype=np.uint8)
     idx = np.flatnonzero(codes == ord(base))
-    if motif is not None:
-        idx = np.intersect1d(idx, motif.sites(region.sequence))
+    if motif_coords is not None:
+        idx = idx[np.isin(region.coords[idx], motif_coords)]
     return idx[~exclusion.mask(region.chrom, region.strand, region.coords[idx])]
 
 
@@ -609,9 +626,10 @@ def curate_sites(sites: list[BedSite], genome: Genome, transcripts: list[Transcr
     """Labelled rows (``OUTPUT_COLUMNS`` but ``split``) from BED sites: positives and drawn negatives.
 
     Positives are the sites that pass the base check, lie on a transcript (when
-    ``transcripts`` is given) and hold their class's motif; a site given twice for one class is
-    kept once. Negatives of a class are positions of the same base that hold the class's motif
-    and are no input site (of any class) and not in ``exclusion_intervals``: from the same
+    ``transcripts`` is given) and hold their class's motif (on the genome, read on their strand);
+    a site given twice for one class is kept once. Negatives of a class are positions of the same
+    base that hold the class's motif and are no input site (of any class) and not in
+    ``exclusion_intervals``: from the same
     transcript as the positives (mature transcript or pre-mRNA span, per
     ``options.spliced``), else within ``options.negative_distance`` nt of each positive on its
     chromosome and strand. ``options.negative_ratio`` negatives per positive, fewer where the
@@ -668,7 +686,7 @@ def curate_sites(sites: list[BedSite], genome: Genome, transcripts: list[Transcr
             else:
                 seq, edge = genome.window(s.chrom, s.start, s.strand, options.window)
             motif = motifs.get(s.modification)
-            if motif is not None and not motif.holds(seq, options.window // 2):
+            if motif is not None and not motif.holds_in_genome(genome, s.chrom, s.start, s.strand):
                 report.add("dropped", s.modification, label="1", detail=f"outside motif {motif.text}")
                 continue
             rows.append((s.modification, 1, seq, s.source, s.chrom, s.start, s.strand, edge))
@@ -676,7 +694,10 @@ def curate_sites(sites: list[BedSite], genome: Genome, transcripts: list[Transcr
             need[s.modification] += options.negative_ratio
         for cls in sorted(need, key=CLASS_NAMES.index):
             taken = used[(region.chrom, region.strand, cls)]
-            cands = candidate_indices(region, BY_NAME[cls].base, motifs.get(cls), known)
+            motif = motifs.get(cls)
+            in_motif = None if motif is None else motif.genome_sites(
+                genome, region.chrom, region.strand, int(region.coords.min()), int(region.coords.max()) + 1)
+            cands = candidate_indices(region, BY_NAME[cls].base, in_motif, known)
             cands = cands[np.fromiter((c not in taken for c in region.coords[cands].tolist()), dtype=bool,
                                       count=len(cands))]
             n = min(need[cls], len(cands))

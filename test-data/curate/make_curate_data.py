@@ -14,7 +14,9 @@ transcripts.bed   the same transcripts as BED12
 sites.bed         BED6 sites, class in the name column: m6A in DRACH, m6Am in BCA, Psi, m5C on
                   exons at least 30 nt from exon ends (so transcript and genome contexts agree),
                   the same offsets in both copies of the repeat, plus 4 m6A sites outside DRACH
-                  and 3 intronic Psi sites (both dropped by the tool and counted in its report)
+                  and 3 intronic Psi sites (both dropped by the tool and counted in its report),
+                  and m6Am at the first nucleotide of tx1 (+) and tx2 (-), whose BCA motif lies
+                  in the genome upstream of the transcript (written into the genome there)
 known.bed         known sites (never negatives): 1-nt intervals on exons, one 40-nt interval
                   with strand '.'
 """
@@ -55,6 +57,9 @@ def main() -> None:
     rng = np.random.default_rng(2026)
     genome = {c: "".join(rng.choice(list("ACGT"), size=n)) for c, n in CHROMS.items()}
     genome["chr2"] = genome["chr2"][:2000] + genome["chr1"][1000:1400] + genome["chr2"][2400:]
+    # BCA at the transcription starts of tx1 (+, chr1 200) and tx2 (-, chr1 4799): TCA on each strand
+    c1 = genome["chr1"]
+    genome["chr1"] = c1[:198] + "TCA" + c1[201:4799] + "TGA" + c1[4802:]
 
     sites: list[tuple[str, int, str, str]] = []
     taken: set[tuple[str, int]] = set()
@@ -86,6 +91,7 @@ def main() -> None:
     for p in repeat:
         cls = "m6A" if genome["chr1"][p] == "A" else "Psi"
         sites += [("chr1", p, "+", cls), ("chr2", p + 1000, "+", cls)]
+    sites += [("chr1", 200, "+", "m6Am"), ("chr1", 4799, "-", "m6Am")]
     # intronic Psi sites of tx1 (700-900) and tx3 (6000-6500)
     for p in [p for p in range(720, 880) if genome["chr1"][p] == "T"][:2] + \
              [p for p in range(6020, 6480) if genome["chr1"][p] == "T"][:1]:
