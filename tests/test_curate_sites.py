@@ -506,6 +506,14 @@ def test_parse_motif_and_exclusion():
     assert not ex.mask("d", "+", coords).any()
 
 
+def test_annotation_with_other_chromosome_names(data, tmp_path, capsys):
+    (tmp_path / "tx.gtf").write_text((data / "transcripts.gtf").read_text().replace("chr", ""))
+    rc = cli.main(["--sites", str(data / "sites.bed"), "--genome", str(data / "genome.fa"), "--annotation",
+                   str(tmp_path / "tx.gtf"), "-o", str(tmp_path / "out")])
+    assert rc == 1 and "tx.gtf: none of its chromosomes (1, 2, 3, ...) is in genome.fa" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("fasta, message", [
     (None, "genome.fa: no such file"),
     (">chr1\nACGTACGT\nACG\nACGTACGT\n",

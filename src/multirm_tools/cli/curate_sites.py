@@ -178,6 +178,10 @@ def run(args: argparse.Namespace) -> int:
                                 negative_distance=args.negative_distance,
                                 drop_mismatched=args.drop_mismatched)
         with open_genome(args.genome) as genome:
+            if transcripts and not {t.chrom for t in transcripts} & set(genome.lengths):
+                names = sorted({t.chrom for t in transcripts})[:3]
+                raise InputError(f"{Path(args.annotation).name}: none of its chromosomes ({', '.join(names)}, "
+                                 f"...) is in {genome.name}; the files name chromosomes differently")
             df = curate_sites(sites, genome, transcripts, excluded, motifs, options, rng, report,
                               progress)
     if df.empty:
