@@ -313,6 +313,7 @@ def test_modification_per_file(data, tmp_path):
     assert cli.main(argv + ["--modification", "pseudouridine", "m5C"]) == 0
     assert set(table(tmp_path / "out")["modification"]) == {"Psi", "m5C"}
     assert cli.main(argv + ["--modification", "Psi", "m5C", "m6A"]) == 2
+    assert cli.main(argv + ["--modification", "Psi", "m8Q"]) == 2
 
 
 def test_edge_windows_are_padded_and_flagged(data, tmp_path):

@@ -12,6 +12,7 @@ import pandas as pd
 from ..curate import (SPLITS, CurateOptions, Report, assign_splits, check_window, class_motifs,
                       curate_sites, deduplicate, finish_table, open_genome, read_annotation,
                       read_exclusion_bed, read_labelled, read_site_bed)
+from ..constants import canonical_name
 from ..errors import InputError, UsageError
 from .common import atomic_path, base_parser, positive_int, run_main
 
@@ -125,6 +126,8 @@ def parse_arguments() -> argparse.ArgumentParser:
 def _modifications(args: argparse.Namespace) -> list[str | None]:
     if args.modification is None:
         return [None] * len(args.sites)
+    for name in args.modification:
+        canonical_name(name)  # an unknown class is a usage error before any file is read
     if len(args.modification) == 1:
         return args.modification * len(args.sites)
     if len(args.modification) != len(args.sites):
