@@ -126,6 +126,10 @@ def test_outputs_and_format(transcript_run):
     rows = report[report["category"] == "rows"]
     assert rows["count"].sum() == len(df)
     assert report.query("category == 'input sites'")["count"].sum() == len(read_bed(DATA / "sites.bed"))
+    # every input site is a positive row or counted as dropped; every negative drawn is a row or dropped
+    for lab, drawn in (("1", "input sites"), ("0", "negatives drawn")):
+        dropped = report[(report["category"] == "dropped") & (report["label"].astype(str) == lab)]["count"].sum()
+        assert report.query(f"category == '{drawn}'")["count"].sum() == dropped + (df["label"] == int(lab)).sum()
 
 
 @pytest.mark.parametrize("space", ["transcript", "genomic"])
