@@ -540,6 +540,11 @@ def track_chart(track: Track, width: int = 860):
             .rename(columns={"p_value": "p", "q_value": "q"}))
     data["modification"] = data["modification"].astype(str)
     classes = [c for c in CLASS_NAMES if c in set(data["modification"])]
+    n = len(classes)
+    # one panel, one lane per class (first class on top): a facet per class costs the browser
+    # several times more per chart, and a report holds up to --max-sequences of them
+    names = json.dumps(classes)
+    lane_y = f"{n - 1} - indexof({names}, datum.modification) + 0.08 + 0.84 * datum.probability"
     zoom = alt.selection_interval(name="zoom", bind="scales", encodings=["x"])
     tooltip = [alt.Tooltip("position:Q"), alt.Tooltip("base:N"), alt.Tooltip("modification:N"),
                alt.Tooltip("probability:Q", format=".3f"), alt.Tooltip("p:Q", format=".3g"),
@@ -547,18 +552,19 @@ def track_chart(track: Track, width: int = 860):
     color = alt.Color("modification:N", scale=alt.Scale(domain=CLASS_SCALE_DOMAIN, scheme="tableau20"),
                       legend=None)
     x = alt.X("position:Q", scale=alt.Scale(domain=[1, max(track.length, 2)]), title="position (nt)")
-    y = alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), title=None,
-              axis=alt.Axis(values=[0, 1], labelFontSize=8))
-    base = alt.Chart().encode(x=x, y=y, color=color)
+    y = alt.Y("lane_y:Q", scale=alt.Scale(domain=[0, n], nice=False, zero=True),
+              title="probability, one lane per class (0 to 1)",
+              axis=alt.Axis(values=[i + 0.5 for i in range(n)], grid=False, ticks=False, domain=False,
+                            labelExpr=f"{names}[{n - 1} - floor(datum.value)]", labelFontWeight="bold",
+                            labelOverlap=False))
+    base = alt.Chart(alt.NamedData("track")).transform_calculate(lane_y=lane_y).encode(x=x, y=y, color=color)
     lines = base.mark_line(strokeWidth=1).add_params(zoom)
     points = base.mark_circle(size=12, opacity=0.7).encode(tooltip=tooltip)
     marks = base.mark_point(shape="triangle-down", size=70, filled=True, stroke="black", strokeWidth=0.7,
                             opacity=1).encode(tooltip=tooltip).transform_filter("datum.sig == 1")
-    chart = alt.layer(lines, points, marks, data=alt.NamedData("track")).properties(
-        width=width, height=36).facet(
-        row=alt.Row("modification:N", sort=classes, title=None,
-                    header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")),
-        spacing=4)
+    bounds = alt.Chart(alt.Data(values=[{"b": i} for i in range(1, n)])).mark_rule(
+        color="#ccd", strokeWidth=0.6).encode(y=alt.Y("b:Q"))
+    chart = alt.layer(bounds, lines, points, marks).properties(width=width, height=34 * n)
     return _spec(chart, {"track": data})
 
 
@@ -736,7 +742,7 @@ def build_report(found: dict[str, Any], limits: Limits = Limits(), alpha: float 
                 label += f", bins of {t.bin_width} nt"
             lanes = t.rows["modification"].nunique() if len(t.rows) else 1
             rep.track_charts.append(Chart(f"track-{i}", label, track_chart(t), renderer="canvas",
-                                          height=40 * lanes + 40))
+                                          height=34 * lanes + 50))
         rep.sites_table = _html_table(s.sites.rename(columns={"p_value": "p", "q_value": "q"}))
     elif rep.run is not None:
         per = rep.run.get("counts", {}).get("per_class", {})
