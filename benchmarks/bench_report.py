@@ -124,14 +124,14 @@ def main() -> int:
         if (pred / "predictions.tsv").exists() and args.keep:
             with open(pred / "predictions.tsv") as fh:
                 rows = sum(1 for _ in fh) - 1
-            print(f"reusing {pred / 'predictions.tsv'}")
+            print(f"reusing {pred / 'predictions.tsv'}: {rows:,} rows")
         else:
             rows = make_predictions(pred / "predictions.tsv", args.megabases, args.record_length, args.sig_rate)
+            gb = (pred / "predictions.tsv").stat().st_size / 1e9
+            print(f"generated {args.megabases:g} Mb: {rows:,} rows, {gb:.2f} GB in {time.perf_counter() - t:.0f} s",
+                  flush=True)
         (pred / "run.json").write_text(json.dumps({"tool": "multirm-predict", "version": "bench",
                                                    "thresholds": {"alpha": 0.05, "fdr": 0.05}}))
-        gb = (pred / "predictions.tsv").stat().st_size / 1e9
-        print(f"generated {args.megabases:g} Mb: {rows:,} rows, {gb:.2f} GB in {time.perf_counter() - t:.0f} s",
-              flush=True)
         out = work / "report.html"
         t = time.perf_counter()
         rc = report_main([str(pred), "-o", str(out), "--quiet"])
