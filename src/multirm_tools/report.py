@@ -562,9 +562,7 @@ def track_chart(track: Track, width: int = 860):
     points = base.mark_circle(size=12, opacity=0.7).encode(tooltip=tooltip)
     marks = base.mark_point(shape="triangle-down", size=70, filled=True, stroke="black", strokeWidth=0.7,
                             opacity=1).encode(tooltip=tooltip).transform_filter("datum.sig == 1")
-    bounds = alt.Chart(alt.Data(values=[{"b": i} for i in range(1, n)])).mark_rule(
-        color="#ccd", strokeWidth=0.6).encode(y=alt.Y("b:Q"))
-    chart = alt.layer(bounds, lines, points, marks).properties(width=width, height=34 * n)
+    chart = alt.layer(lines, points, marks).properties(width=width, height=34 * n)
     return _spec(chart, {"track": data})
 
 
