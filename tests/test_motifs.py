@@ -369,6 +369,10 @@ def test_cli_errors_leave_no_output(explain_dir, tmp_path, capsys):
     assert "--model is used with --sites only" in msg
     msg = _fails(["--explain", str(explain_dir), "-o", str(out), "--width", "40"], capsys)
     assert "--width 40 is longer than the explained windows (21 nt)" in msg
+    (tmp_path / "other").mkdir()
+    explain_table(n=2).assign(modification="m9Z").to_csv(tmp_path / "other" / "explain.tsv", sep="\t", index=False)
+    msg = _fails(["--explain", str(tmp_path / "other"), "-o", str(out)], capsys)
+    assert f"{tmp_path / 'other' / 'explain.tsv'}: " in msg and "m9Z" in msg
     predictions = tmp_path / "predictions.tsv"
     predictions.write_text("record\tposition\tbase\tmodification\tprobability\np\t1\tA\tm6A\t0.5\n")
     msg = _fails(["--explain", str(predictions), "-o", str(out)], capsys)

@@ -179,7 +179,10 @@ def _read_explain(arg: str) -> tuple[pd.DataFrame, Path]:
 
 
 def _filter_classes(tracks: Tracks, wanted: list[str] | None, source: str) -> Tracks:
-    names = np.array([canonical_name(m) if m else m for m in tracks.modification], dtype=object)
+    try:
+        names = np.array([canonical_name(m) for m in tracks.modification], dtype=object)
+    except MultiRMError as exc:
+        raise InputError(f"{source}: {exc}") from None
     tracks = tracks._replace(modification=names)
     if wanted is None:
         return tracks
