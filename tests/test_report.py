@@ -146,7 +146,9 @@ def write_correlate_dir(d: Path) -> Path:
     mat = pd.DataFrame(m.round(4), columns=CLASS_NAMES)
     mat.insert(0, "modification", CLASS_NAMES)
     mat.to_csv(d / "correlation.tsv", sep="\t", index=False)
-    long = [(a, b, m[i, j].round(4), 0.01) for i, a in enumerate(CLASS_NAMES) for j, b in enumerate(CLASS_NAMES)]
+    # each pair once, as multirm-correlate writes it; the report mirrors it
+    long = [(a, b, m[i, j].round(4), 0.01) for i, a in enumerate(CLASS_NAMES) for j, b in enumerate(CLASS_NAMES)
+            if i < j]
     pd.DataFrame(long, columns=HEADERS["correlation_long"]).to_csv(d / "correlation_long.tsv", sep="\t",
                                                                     index=False)
     pd.DataFrame([("m6A", "Psi", 12, 40.0, 55.0, 0.03)], columns=HEADERS["distances"]).to_csv(
@@ -324,8 +326,12 @@ def test_full_report_sections_and_self_containment(outputs, tmp_path):
     top = table[table["record"] == "tx1"]
     assert track["sig"].sum() == int(((top["p_value"] <= 0.05) & (top["q_value"] <= 0.05)).sum())
     assert len(track) == len(top)  # short records are drawn at full resolution
-    # correlation: every pair of classes
-    assert len(dataset(specs[5], "corr")) == 144
+    # correlation: the full matrix from pairs given once
+    corr = dataset(specs[5], "corr")
+    assert len(corr) == 144
+    r = corr.set_index(["class_a", "class_b"])["pearson_r"]
+    assert all(r[(a, b)] == r[(b, a)] for a in CLASS_NAMES for b in CLASS_NAMES)
+    assert all(r[(a, a)] == 1 for a in CLASS_NAMES)
 
 
 def test_sections_only_for_inputs_given(outputs, tmp_path):
@@ -337,6 +343,13 @@ def test_sections_only_for_inputs_given(outputs, tmp_path):
     html = build(tmp_path, outputs["predict"] / "sites.bed")
     assert 'id="bed-table"' in html and chart_specs(html) == []
     assert "<script" in html
+    # multirm-motifs may find no motif: a MEME header and an empty table are a result, not an error
+    empty = tmp_path / "no_motifs"
+    empty.mkdir()
+    (empty / "motifs.meme").write_text("MEME version 4\n\nALPHABET= ACGT\n\nstrands: +\n")
+    (empty / "motifs.tsv").write_text("\t".join(HEADERS["motifs_table"]) + "\n")
+    html = build(tmp_path, empty)
+    assert '<section id="motifs">' in html and "multirm-motifs found no motif." in html
 
 
 def test_same_inputs_same_bytes(outputs, tmp_path):

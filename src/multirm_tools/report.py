@@ -230,9 +230,7 @@ def read_meme(path: Path) -> dict[str, np.ndarray]:
             motifs[name] = matrix
             i += width
         i += 1
-    if not motifs:
-        raise InputError(f"{path}: no MOTIF in this MEME file")
-    return motifs
+    return motifs  # none is a valid result: multirm-motifs found no motif
 
 
 def read_run(path: Path) -> dict:
@@ -790,6 +788,12 @@ def build_report(found: dict[str, Any], limits: Limits = Limits(), alpha: float 
     else:
         long = None
     if long is not None:
+        # correlation_long.tsv holds each pair once: mirror it, so the heatmap is the full matrix
+        swapped = long.rename(columns={"class_a": "class_b", "class_b": "class_a"})
+        classes = sorted(set(long["class_a"]) | set(long["class_b"]))
+        diagonal = pd.DataFrame({"class_a": classes, "class_b": classes, "pearson_r": 1.0, "p_value": np.nan})
+        long = (pd.concat([long, swapped[long.columns], diagonal], ignore_index=True)
+                .drop_duplicates(["class_a", "class_b"]).reset_index(drop=True))
         rep.correlation_chart = Chart("chart-correlation", "Pearson correlation between classes",
                                       correlation_chart(long))
     if "distances" in found:
