@@ -87,6 +87,7 @@ def test_report_renders_offline(browser, report, tmp_path):
     assert containers.count() == declared
     assert page.get_attribute("body", "data-rendered") == str(declared)
     assert page.get_attribute("body", "data-failed") == "0"
+    assert page.get_attribute("body", "data-first-screen") is not None  # drawn before the rest
     # each chart container holds one drawn Vega scene (canvas or svg with class "marks"), not empty
     marks = page.evaluate("""Array.from(document.querySelectorAll('div.chart')).map(function (el) {
         var m = el.querySelectorAll('canvas.marks, svg.marks');
