@@ -8,6 +8,7 @@ tests/planted.py, explained by the tool itself (``--sites``).
 from __future__ import annotations
 
 import json
+import os
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -165,6 +166,10 @@ def test_tomtom_finds_planted_pwm_not_random():
     assert set(hits["orientation"]) == {"+"}  # one strand unless asked
     for _, group in hits.groupby("query_id"):
         assert group["p_value"].is_monotonic_increasing
+    if "NUMBA_THREADING_LAYER" not in os.environ:  # not the spinning OpenMP layer (slows torch tenfold)
+        import numba
+
+        assert numba.threading_layer() == "workqueue"
 
 
 def test_tomtom_reverse_complement_only_with_both_strands():

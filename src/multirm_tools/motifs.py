@@ -571,8 +571,14 @@ def compare_motifs(queries: dict[str, np.ndarray], targets: dict[str, np.ndarray
     """
     if not queries:
         return pd.DataFrame(columns=TOMTOM_COLUMNS)
+    import numba
     from memelite import tomtom
 
+    if "NUMBA_THREADING_LAYER" not in os.environ:
+        # numba's default OpenMP layer keeps its threads spinning after a call and slows PyTorch's
+        # own OpenMP pool in the same process about tenfold; workqueue threads sleep instead. The
+        # layer is chosen at numba's first parallel call, so later settings change nothing.
+        numba.config.THREADING_LAYER = "workqueue"
     qids, tids = list(queries), list(targets)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the few-targets warning is the caller's to give
