@@ -20,7 +20,7 @@ WRAPPERS="$ROOT/galaxy_wrappers"
 WORKFLOWS=("$WRAPPERS"/workflow/*.gxwf.yml)
 PROJECT_VENV="${PROJECT_VENV:-$ROOT/.venv}"
 WORK="${GALAXY_CI_WORK:-${TMPDIR:-/tmp}/multirm-galaxy-ci}"
-START_TIMEOUT="${GALAXY_START_TIMEOUT:-420}"
+START_TIMEOUT="${GALAXY_START_TIMEOUT:-900}"
 
 PHASE=""
 PHASE_START=$SECONDS
@@ -215,3 +215,4 @@ main() {
 }
 
 main "$@"
+exit $?
