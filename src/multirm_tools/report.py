@@ -732,10 +732,10 @@ def build_report(found: dict[str, Any], limits: Limits = Limits(), alpha: float 
             rep.notes.append(f"The sites table lists {len(s.sites)} of {s.n_significant} significant sites, "
                              f"the lowest q-values first (--max-table-rows {limits.max_table_rows}).")
         for i, t in enumerate(s.tracks):
-            label = f"{t.record} ({t.length} nt, {t.n_significant} significant site"
-            label += ")" if t.n_significant == 1 else "s)"
-            if t.bin_width > 1:
-                label += f", bins of {t.bin_width} nt"
+            # the last predicted position, not the record's length: its last bases may have no class
+            label = (f"{t.record} (positions 1-{t.length}, {t.n_significant} significant "
+                     f"site{'' if t.n_significant == 1 else 's'}"
+                     f"{f', bins of {t.bin_width} nt' if t.bin_width > 1 else ''})")
             lanes = t.rows["modification"].nunique() if len(t.rows) else 1
             rep.track_charts.append(Chart(f"track-{i}", label, track_chart(t), renderer="canvas",
                                           height=34 * lanes + 50))
