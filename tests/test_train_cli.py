@@ -69,7 +69,7 @@ def test_options_reach_the_configs(tables, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("argv, code, text", [
-    (["--ohem-keep", "0"], 2, "must be > 0"),
+    (["--ohem-keep", "0"], 2, "must be above 0"),
     (["--window", "20"], 2, "odd"),
     (["--classes", "Am"], 1, "no validation rows"),
     (["--classes", "m1A"], 1, "no training rows for class(es) m1A"),

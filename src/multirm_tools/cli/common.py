@@ -36,10 +36,40 @@ def probability(text: str) -> float:
     return value
 
 
+def nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
+    return value
+
+
+def positive_fraction(text: str) -> float:
+    """A share in (0, 1]."""
+    value = probability(text)
+    if value == 0.0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
+    return value
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown once: not for flags, None defaults or help that already states one.
+
+    Descriptions and epilogs keep their line breaks, so usage examples stay readable.
+    A default of 0 is shown (``0 in (None, False)`` would hide it).
+    """
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or "(default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def base_parser(prog: str, description: str) -> argparse.ArgumentParser:
     """A parser with ``--version`` and ``--debug``, the options every tool has."""
-    parser = argparse.ArgumentParser(prog=prog, description=description,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true", help="show a full traceback on errors")
     return parser

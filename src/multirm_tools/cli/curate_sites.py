@@ -14,7 +14,7 @@ from ..curate import (SPLITS, CurateOptions, Report, assign_splits, check_window
                       read_exclusion_bed, read_labelled, read_site_bed)
 from ..constants import canonical_name
 from ..errors import InputError, UsageError
-from .common import atomic_path, base_parser, positive_int, run_main
+from .common import atomic_path, base_parser, nonneg_int, positive_int, run_main
 
 DEFAULT_WINDOW = 1001
 EPILOG = """\
@@ -34,23 +34,6 @@ outputs (written only when the whole run succeeds):
 """
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown once: not for flags, None defaults or help that already states one."""
-
-    def _get_help_string(self, action):
-        if action.default is None or action.default is False or "(default:" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
-
-
-def _nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
-    return value
 
 
 def parse_arguments() -> argparse.ArgumentParser:
@@ -60,7 +43,6 @@ def parse_arguments() -> argparse.ArgumentParser:
         "positives are the sites, negatives are drawn from unmodified bases of the same kind,\n"
         "and the train/valid/test splits share no central k-mer. With --labelled, de-duplicate\n"
         "and split labelled tables or FASTA instead.")
-    parser.formatter_class = _HelpFormatter
     parser.epilog = EPILOG
     inputs = parser.add_argument_group("inputs")
     inputs.add_argument("--sites", nargs="+", metavar="BED",
@@ -98,7 +80,7 @@ def parse_arguments() -> argparse.ArgumentParser:
                               "--annotation, genomic without")
     windows.add_argument("--negative-ratio", type=positive_int, default=1,
                          help="negatives drawn per positive")
-    windows.add_argument("--negative-distance", type=_nonneg_int, default=1000,
+    windows.add_argument("--negative-distance", type=nonneg_int, default=1000,
                          help="without --annotation: negatives lie within this many nt of their "
                               "positive on its chromosome and strand; 0 = anywhere on the record "
                               "(for transcriptome FASTAs)")
@@ -109,9 +91,9 @@ def parse_arguments() -> argparse.ArgumentParser:
     windows.add_argument("--no-motif", action="append", metavar="CLASS", default=None,
                          help="lift the motif restriction of CLASS; repeatable")
     splits = parser.add_argument_group("splits")
-    splits.add_argument("--valid-size", type=_nonneg_int, default=150,
+    splits.add_argument("--valid-size", type=nonneg_int, default=150,
                         help="validation sites per class, plus as many negatives")
-    splits.add_argument("--test-size", type=_nonneg_int, default=50,
+    splits.add_argument("--test-size", type=nonneg_int, default=50,
                         help="test sites per class, plus as many negatives")
     splits.add_argument("--group-k", type=positive_int, default=51,
                         help="rows whose central K nt are identical never land in two splits (odd)")

@@ -70,18 +70,9 @@ outputs (in OUTDIR):
 ATTENTION_TENSORS = ("model.att_proj.weight", "model.att_proj.bias", "model.att_query")
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown once: not for flags, None defaults or help that already states one."""
-
-    def _get_help_string(self, action):
-        if action.default in (None, False) or "(default:" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = base_parser(PROG, DESCRIPTION)
-    parser.formatter_class = _HelpFormatter
     parser.epilog = EPILOG
     parser.add_argument("input", metavar="INPUT.fa[.gz]", help="FASTA file the sites lie in")
     parser.add_argument("-o", "--outdir", required=True, metavar="OUTDIR",

@@ -34,6 +34,8 @@ from .common import (
     add_compute_options,
     atomic_path,
     base_parser,
+    nonneg_int,
+    positive_fraction,
     positive_int,
     probability,
     run_main,
@@ -73,33 +75,10 @@ outputs (in OUTDIR):
 """
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    def _get_help_string(self, action):
-        if action.default in (None, False) or "(default:" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
-
-
-def _nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = probability(text)
-    if value == 0.0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = base_parser(PROG, DESCRIPTION)
-    parser.formatter_class = _HelpFormatter
     parser.epilog = EPILOG
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--explain", metavar="DIR|TSV",
@@ -115,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     find = parser.add_argument_group("motif finding")
     find.add_argument("--width", type=positive_int, default=8,
                       help="segment and motif width in nt before trimming")
-    find.add_argument("--max-shift", type=_nonneg_int, default=3,
+    find.add_argument("--max-shift", type=nonneg_int, default=3,
                       help="nt a segment may move to align with a motif")
     find.add_argument("--method", choices=("em", "stack"), default="em",
                       help="em: iterative PWM refinement, several motifs per class; stack: the "
@@ -138,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--model", default=None, metavar="BUNDLE",
                        help=f"model bundle (.safetensors) (default: the bundled model, "
                             f"{default_bundle_path().name})")
-    model.add_argument("--top-fraction", type=_fraction, default=0.1,
+    model.add_argument("--top-fraction", type=positive_fraction, default=0.1,
                        help="per class, explain the label-1 rows among this top fraction of scores")
     model.add_argument("--steps", type=positive_int, default=50, help="integrated-gradients steps")
     model.add_argument("--baseline", choices=("N", "zero"), default="N",

@@ -19,8 +19,8 @@ from ..errors import InputError, UsageError
 from ..model import ModelConfig
 from ..sites import read_many, read_sites
 from ..train import TrainConfig, train_model
-from .common import (add_compute_options, base_parser, positive_int, probability, run_main,
-                     setup_compute)
+from .common import (add_compute_options, base_parser, nonneg_int, positive_fraction, positive_int, probability,
+                     run_main, setup_compute)
 
 
 def _number(kind: Callable, lo: float, lo_open: bool = False) -> Callable[[str], float]:
@@ -43,16 +43,8 @@ def _odd_window(text: str) -> int:
     return value
 
 
-def _keep_fraction(text: str) -> float:
-    value = probability(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
-    return value
-
-
 positive_float = _number(float, 0.0, lo_open=True)
 nonneg_float = _number(float, 0.0)
-nonneg_int = _number(int, 0)
 
 # (TrainConfig field, parser (bool = on/off flag), help); --batch-size comes from the compute group.
 TRAIN_OPTIONS: list[tuple[str, Callable | type, str]] = [
@@ -61,7 +53,7 @@ TRAIN_OPTIONS: list[tuple[str, Callable | type, str]] = [
     ("weight_decay", nonneg_float, "Adam weight decay"),
     ("patience", positive_int, "early stopping: epochs without a better mean validation AUC"),
     ("seed", int, "random seed (same seed, same CPU -> same model)"),
-    ("ohem_keep", _keep_fraction, "online hard example mining: fraction of the hardest examples kept "
+    ("ohem_keep", positive_fraction, "online hard example mining: fraction of the hardest examples kept "
                                   "per class per batch (1 = off)"),
     ("uncertainty_weighting", bool, "weight the class losses by learned uncertainty"),
     ("class_balance", bool, "weight each class's positives and negatives equally"),
