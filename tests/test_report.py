@@ -7,6 +7,7 @@ contract (README), so these sections are tested without running those tools.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import subprocess
@@ -286,6 +287,11 @@ def test_summary_bounds_and_matches_brute_force(tmp_path):
         assert a.rows.reset_index(drop=True).astype({"base": str}).equals(
             b.rows.reset_index(drop=True).astype({"base": str}))
     assert s.sites.reset_index(drop=True).astype(str).equals(s2.sites.reset_index(drop=True).astype(str))
+    # gzipped, under any name: the same summary
+    gz = tmp_path / "predictions.data"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    s3 = summarise_predictions(gz, 0.05, 0.05, limits)
+    assert [t.record for t in s3.tracks] == [t.record for t in s.tracks] and s3.n_significant == s.n_significant
 
 
 # ---------------------------------------------------------------------------------------------

@@ -76,10 +76,13 @@ class Limits:
 # ---------------------------------------------------------------------------------------------
 # recognising inputs
 
-def _open_text(path: Path):
+def _is_gzip(path: Path) -> bool:
     with open(path, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rt", newline="") if gz else open(path, newline="")
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def _open_text(path: Path):
+    return gzip.open(path, "rt", newline="") if _is_gzip(path) else open(path, newline="")
 
 
 def _first_line(path: Path) -> str:
@@ -179,7 +182,8 @@ def recognise(paths: list[str]) -> dict[str, Any]:
 def read_table(path: Path, kind: str) -> pd.DataFrame:
     """A TSV whose header was recognised as ``kind``; numeric columns checked, errors name the line."""
     try:
-        df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, compression="infer")
+        df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False,
+                         compression="gzip" if _is_gzip(path) else None)
     except (ValueError, pd.errors.ParserError) as exc:
         raise InputError(f"{path}: not a readable table: {str(exc).splitlines()[0]}") from None
     numeric = {
@@ -387,7 +391,7 @@ def _chunks(path: Path, dtypes: dict, chunk_rows: int):
     """``read_csv`` chunks; a parse failure becomes an InputError naming the first bad line."""
     try:
         reader = pd.read_csv(path, sep="\t", dtype=dtypes, chunksize=chunk_rows, na_filter=False,
-                             compression="infer")
+                             compression="gzip" if _is_gzip(path) else None)
         while True:
             try:
                 chunk = next(reader)
