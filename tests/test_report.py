@@ -419,3 +419,14 @@ def test_templates_are_package_data(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for t in (ROOT / "templates").glob("*.j2"):
         assert f"multirm_tools/templates/{t.name}" in names
+
+
+def test_output_is_a_new_file_not_an_input(outputs, tmp_path, capsys):
+    assert report_cli.main([str(outputs["evaluate"]), "-o", str(tmp_path), "--quiet"]) == 2
+    metrics = outputs["evaluate"] / "metrics.tsv"
+    before = metrics.read_bytes()
+    assert report_cli.main([str(metrics), "-o", str(metrics), "--quiet"]) == 2
+    assert metrics.read_bytes() == before
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].endswith("-o names a folder; give the report's file name")
+    assert err[1].endswith("the report would overwrite an input")
