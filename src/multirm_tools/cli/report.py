@@ -44,9 +44,10 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.is_dir():
         raise UsageError(f"{out}: -o names a folder; give the report's file name")
-    if any(Path(p).resolve() == out.resolve() for p in args.inputs):
-        raise UsageError(f"{out}: the report would overwrite an input")
     found = recognise(args.inputs)
+    read = [*args.inputs, *(v for k, v in found.items() if k != "logos"), *found.get("logos", {}).values()]
+    if any(Path(p).resolve() == out.resolve() for p in read):
+        raise UsageError(f"{out}: the report would overwrite an input")
     limits = Limits(max_sequences=args.max_sequences, max_points=args.max_points,
                     max_site_marks=min(Limits().max_site_marks, args.max_points),
                     max_table_rows=args.max_table_rows, max_explained=args.max_explained)
