@@ -65,7 +65,6 @@ trap stop_server EXIT
 
 # One function, read whole before it runs: editing this file during a run cannot derail it.
 main() {
-
     if [ ! -x "$PROJECT_VENV/bin/multirm-predict" ]; then
         echo "galaxy-ci: error: $PROJECT_VENV/bin/multirm-predict not found; install the project first (.ci/run) or set PROJECT_VENV" >&2
         exit 2
@@ -121,8 +120,8 @@ main() {
 
     phase "start galaxy"
     SERVER="$WORK/server"
-    rm -rf "$SERVER" "$WORK/reports"
-    mkdir -p "$SERVER/data" "$SERVER/config" "$WORK/reports"
+    rm -rf "$SERVER" "$WORK/reports" "$WORK/tmp"
+    mkdir -p "$SERVER/data" "$SERVER/config" "$WORK/reports" "$WORK/tmp"
     {
         echo '<?xml version="1.0"?>'
         echo '<toolbox monitor="false">'
@@ -182,6 +181,8 @@ main() {
     KEY="$(python3 "$HERE/api_key.py" "$URL" "$BOOTSTRAP_KEY" ci-admin@example.org)"
     echo "galaxy-ci: Galaxy $(python3 -c "import json, urllib.request; print(json.load(urllib.request.urlopen('$URL/api/version'))['version_major'])") at $URL"
 
+    # planemo leaves each test's downloaded outputs in a temporary folder: keep them in $WORK/tmp
+    export TMPDIR="$WORK/tmp"
     TEST_ARGS=(--engine external_galaxy --galaxy_url "$URL" --galaxy_admin_key "$KEY" --galaxy_user_key "$KEY")
     REPORTS=()
     if [ "${#TOOLS[@]}" -gt 0 ]; then
