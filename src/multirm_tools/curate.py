@@ -42,7 +42,7 @@ import pandas as pd
 
 from .constants import BY_NAME, CLASS_NAMES, IUPAC_DNA, canonical_name
 from .errors import InputError, UsageError
-from .seqio import read_fasta
+from .seqio import open_input, read_fasta
 from .sites import read_sites
 
 #: Columns of the curated table: the shared sites format, then split and coordinates.
@@ -94,16 +94,10 @@ class Report:
 
 def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
     """(1-based line number, line without line end) of a plain or gzipped text file."""
-    try:
-        fh = open(path, "rb")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot open: {exc.strerror or exc}") from None
+    stream = open_input(path)
     lineno = 0
     try:
-        with fh:
-            stream = gzip.GzipFile(fileobj=fh) if fh.peek(2)[:2] == b"\x1f\x8b" else fh
+        with stream:
             for lineno, raw in enumerate(stream, 1):
                 yield lineno, raw.decode("utf-8", errors="replace").rstrip("\r\n")
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:

@@ -111,7 +111,8 @@ def genome_positions(locus: GenomeLocus | None, positions: np.ndarray) -> np.nda
     return locus.start + positions
 
 
-def _open(path: Path) -> IO[bytes]:
+def open_input(path: Path) -> IO[bytes]:
+    """A binary stream of a plain or gzipped file; a missing or unreadable file is an ``InputError``."""
     try:
         fh = open(path, "rb")
     except FileNotFoundError:
@@ -158,7 +159,7 @@ def read_fasta(path: str | os.PathLike) -> Iterator[FastaRecord]:
         no nucleotide code; a truncated or corrupt gzip stream.
     """
     path = Path(path)
-    fh = _open(path)
+    fh = open_input(path)
     seen: set[str] = set()
     rid = desc = None
     chunks: list[bytes] = []

@@ -13,6 +13,7 @@ from typing import Callable, Iterator
 import torch
 
 from .. import __version__
+from ..constants import canonical_name
 from ..errors import MultiRMError, UsageError
 
 
@@ -84,6 +85,20 @@ def add_compute_options(parser: argparse.ArgumentParser, batch_size: int = 512) 
                        help="CPU threads for PyTorch (default: $GALAXY_SLOTS, else all cores)")
     group.add_argument("--batch-size", type=positive_int, default=batch_size,
                        help="windows per network call")
+
+
+def resolve_classes(text: str | None, model_classes: tuple[str, ...]) -> list[str]:
+    """The model's classes named by a comma-separated ``--classes`` (aliases allowed), in model order."""
+    if text is None:
+        return list(model_classes)
+    wanted = {canonical_name(t) for t in text.split(",") if t.strip()}
+    if not wanted:
+        raise UsageError("--classes names no class")
+    missing = sorted(wanted - set(model_classes))
+    if missing:
+        raise UsageError(f"--classes: the model does not predict {', '.join(missing)} "
+                         f"(it predicts {', '.join(model_classes)})")
+    return [c for c in model_classes if c in wanted]
 
 
 def setup_compute(device: str, threads: int | None) -> torch.device:

@@ -24,7 +24,7 @@ from ..kmers import BASES, N_CODE, centre_windows, encode
 from ..seqio import GenomeLocus, genome_positions, read_fasta, record_locus
 from ..writers import FLOAT_FORMAT, write_bedgraph, write_bedgraph_header, write_run_record
 from .common import (add_compute_options, atomic_path, base_parser, positive_int, probability,
-                     run_main, setup_compute)
+                     resolve_classes, run_main, setup_compute)
 
 PROG = "multirm-explain"
 
@@ -473,19 +473,6 @@ def _mutagenesis_table(pairs: Pairs, classes, reference: np.ndarray, mutant: np.
     })
 
 
-def _resolve_classes(text: str | None, model_classes: tuple[str, ...]) -> list[str]:
-    if text is None:
-        return list(model_classes)
-    wanted = {canonical_name(t) for t in text.split(",") if t.strip()}
-    if not wanted:
-        raise UsageError("--classes names no class")
-    missing = sorted(wanted - set(model_classes))
-    if missing:
-        raise UsageError(f"--classes: the model does not predict {', '.join(missing)} "
-                         f"(it predicts {', '.join(model_classes)})")
-    return [c for c in model_classes if c in wanted]
-
-
 def _body(args: argparse.Namespace, argv: list[str] | None) -> int:
     if not (args.predictions or args.sites_bed or args.position):
         raise UsageError("no site chosen: give --predictions, --sites-bed and/or --position")
@@ -497,7 +484,7 @@ def _body(args: argparse.Namespace, argv: list[str] | None) -> int:
     require_attention(args.model, PROG)
     bundle = load_bundle(args.model, device)
     cfg = bundle.config
-    allowed = _resolve_classes(args.classes, cfg.classes)
+    allowed = resolve_classes(args.classes, cfg.classes)
     if args.predictions:
         requests += _requests_from_predictions(args.predictions, args.alpha, args.fdr)
     if args.sites_bed:

@@ -14,7 +14,7 @@ import torch
 
 from .. import __version__
 from ..bundle import default_bundle_path, load_bundle
-from ..constants import BY_NAME, canonical_name, rna_base
+from ..constants import BY_NAME, rna_base
 from ..errors import UsageError
 from ..kmers import encode
 from ..scan import scan_codes
@@ -23,8 +23,8 @@ from ..stats import NullHistogram, null_exceedances, p_from_exceedances
 from ..writers import (SPOOL_DTYPE, Spool, format_floats, write_bed6, write_bedgraph,
                        write_bedgraph_header, write_predictions, write_predictions_header,
                        write_run_record)
-from .common import (add_compute_options, atomic_path, base_parser, probability, run_main,
-                     setup_compute)
+from .common import (add_compute_options, atomic_path, base_parser, probability, resolve_classes,
+                     run_main, setup_compute)
 
 PROG = "multirm-predict"
 
@@ -83,19 +83,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _resolve_classes(text: str | None, model_classes: tuple[str, ...]) -> list[str]:
-    if text is None:
-        return list(model_classes)
-    wanted = {canonical_name(t) for t in text.split(",") if t.strip()}
-    if not wanted:
-        raise UsageError("--classes names no class")
-    missing = sorted(wanted - set(model_classes))
-    if missing:
-        raise UsageError(f"--classes: the model does not predict {', '.join(missing)} "
-                         f"(it predicts {', '.join(model_classes)})")
-    return [c for c in model_classes if c in wanted]
-
-
 def _progress(disable: bool):
     from tqdm import tqdm
 
@@ -140,7 +127,7 @@ def _score_pass(args, bundle, classes, device, spool: Spool, hist: NullHistogram
 def _body(args: argparse.Namespace, argv: list[str] | None) -> int:
     device = setup_compute(args.device, args.threads)
     bundle = load_bundle(args.model, device)
-    classes = _resolve_classes(args.classes, bundle.config.classes)
+    classes = resolve_classes(args.classes, bundle.config.classes)
     outdir = Path(args.outdir)
     if outdir.exists() and not outdir.is_dir():
         raise UsageError(f"-o {outdir}: exists and is not a folder")
