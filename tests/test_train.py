@@ -46,6 +46,19 @@ def test_uncertainty_weighting_off_keeps_weights_fixed(tmp_path):
     assert np.all(log[[f"logvar_{c}" for c in CLASSES]].to_numpy() == 0)
 
 
+def test_rows_per_epoch_capped_per_class():
+    train, _ = tables()
+    ex = build_examples(train, CLASSES, 21, background_per_row=1, seed=0)
+    sizes = {c: int((ex.cls == i).sum()) for i, c in enumerate(CLASSES)}
+    cfg = TrainConfig(max_rows_per_class=50, class_max_rows={"Psi": 10, "m5C": 10_000})
+    _, cls, _ = train_mod.epoch_examples(ex, CLASSES, cfg, epoch=0)
+    got = {c: int((cls == i).sum()) for i, c in enumerate(CLASSES)}
+    assert got == {"m6A": 50, "Psi": 10, "m5C": sizes["m5C"]}
+    # Only the overrides: the other classes keep every row.
+    _, cls, _ = train_mod.epoch_examples(ex, CLASSES, TrainConfig(class_max_rows={"Psi": 10}), epoch=0)
+    assert {c: int((cls == i).sum()) for i, c in enumerate(CLASSES)} == {**sizes, "Psi": 10}
+
+
 def test_ohem_keeps_only_the_hardest_examples():
     loss_fn = MultiTaskLoss(2, ohem_keep=0.5, uncertainty_weighting=False)
     # Class 0, four examples, all label 1: logits 5 and 4 are easy, -3 and -4 are hard.

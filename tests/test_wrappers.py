@@ -323,6 +323,13 @@ def test_parameters_match_parser(tool):
                 selected = [o.get("value") for o in p.iter("option") if o.get("selected") == "true"]
                 assert selected == [action.default], f"{where}: selected {selected} != default {action.default}"
             continue
+        if ptype == "text":  # free text the tool parses itself: the wrapper's value is the tool's default
+            assert action.type is not None and action.type(p.get("value", "")) == action.default, where
+            for v in p.findall("validator[@type='regex']"):
+                for sample in ("", "m6A=5", "m6A=5,AtoI=7"):
+                    assert re.fullmatch(v.text, sample), f"{where}: the regex refuses {sample!r}"
+                assert not re.fullmatch(v.text, "m6A"), f"{where}: the regex accepts 'm6A'"
+            continue
         sample = p.get("value") or p.get("min") or p.get("max") or "1"
         kind = _numeric_kind(action, sample)
         assert ptype == kind, f"{where}: parameter type {ptype}, tool type {kind}"

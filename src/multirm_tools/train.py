@@ -27,7 +27,7 @@ from __future__ import annotations
 import csv
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -66,6 +66,9 @@ class TrainConfig:
     calibration_fraction: float = 0.1
     max_null: int = 20000
     max_rows_per_class: int | None = None  # per epoch; a fresh subsample every epoch
+    # Per-class overrides of max_rows_per_class: more for a large in-distribution class, fewer for
+    # one whose only data come from other studies and is overfitted within an epoch or two.
+    class_max_rows: dict[str, int] = field(default_factory=dict)
     clip_norm: float = 5.0
 
 
@@ -82,7 +85,7 @@ class Examples(NamedTuple):
     right: np.ndarray  # (n,) visible context right of the centre (nt)
 
 
-def _split_calibration(df: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_calibration(df: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Stratified (class x label) split of rows: (fit rows, calibration rows)."""
     if fraction <= 0:
         return df, df.iloc[:0]
@@ -145,16 +148,19 @@ def _mask_context(windows: np.ndarray, left: np.ndarray, right: np.ndarray) -> n
     return np.where(keep, windows, N_CODE).astype(np.uint8)
 
 
-def epoch_examples(ex: Examples, n_classes: int, config: TrainConfig, epoch: int) -> tuple[np.ndarray, ...]:
+def epoch_examples(ex: Examples, classes: tuple[str, ...], config: TrainConfig, epoch: int
+                   ) -> tuple[np.ndarray, ...]:
     """The shuffled, augmented examples of one epoch: (tokens-ready windows, cls, label)."""
+    n_classes = len(classes)
     rng = np.random.default_rng([config.seed, 3, epoch])
     idx = np.arange(len(ex.cls))
-    if config.max_rows_per_class:
+    if config.max_rows_per_class or config.class_max_rows:
         parts = []
         for c in range(n_classes):
             members = idx[ex.cls == c]
-            if len(members) > config.max_rows_per_class:
-                members = rng.choice(members, config.max_rows_per_class, replace=False)
+            cap = config.class_max_rows.get(classes[c], config.max_rows_per_class)
+            if cap and len(members) > cap:
+                members = rng.choice(members, cap, replace=False)
             parts.append(members)
         idx = np.concatenate(parts)
     idx = rng.permutation(idx)
@@ -307,6 +313,9 @@ def train_model(train_df: pd.DataFrame, valid_df: pd.DataFrame, model_config: Mo
         unknown = sorted(set(df["modification"]) - set(classes))
         if unknown:
             raise InputError(f"{name} table has classes the model does not predict: {unknown}")
+    unknown = sorted(set(config.class_max_rows) - set(classes))
+    if unknown:
+        raise InputError(f"class_max_rows (--class-max-rows) names class(es) the model does not predict: {unknown}")
     absent = [c for c in classes if not (train_df["modification"] == c).any()]
     if absent:
         raise InputError(f"no training rows for class(es) {absent}; restrict the classes or add data")
@@ -314,7 +323,7 @@ def train_model(train_df: pd.DataFrame, valid_df: pd.DataFrame, model_config: Mo
     torch.manual_seed(config.seed)
     model = MultiRMNet(model_config, None if embedding is None else torch.as_tensor(embedding))
     model.to(device)
-    fit_df, calib_df = _split_calibration(train_df, config.calibration_fraction, config.seed)
+    fit_df, calib_df = split_calibration(train_df, config.calibration_fraction, config.seed)
     ex = build_examples(fit_df, classes, model_config.window, config.background_per_row, config.seed)
     valid = build_examples(valid_df, classes, model_config.window, 0, config.seed)
     valid = valid._replace(windows=_mask_context(valid.windows, valid.left, valid.right))
@@ -356,7 +365,7 @@ def train_model(train_df: pd.DataFrame, valid_df: pd.DataFrame, model_config: Mo
             break
         t0 = time.time()
         torch.manual_seed(config.seed * 100003 + epoch)
-        windows, cls, label = epoch_examples(ex, len(classes), config, epoch)
+        windows, cls, label = epoch_examples(ex, classes, config, epoch)
         model.train()
         total, n_batches = 0.0, 0
         bar = tqdm(range(0, len(cls), config.batch_size), desc=f"epoch {epoch + 1}/{config.epochs}",

@@ -43,6 +43,21 @@ def _odd_window(text: str) -> int:
     return value
 
 
+def class_counts(text: str) -> dict[str, int]:
+    """``CLASS=N[,CLASS=N...]`` -> {registry class name: N >= 1}; empty text -> {}."""
+    out: dict[str, int] = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        name, sep, count = item.partition("=")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"{item!r} is not CLASS=N")
+        try:
+            cls = canonical_name(name)
+        except UsageError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        out[cls] = positive_int(count.strip())
+    return out
+
+
 positive_float = _number(float, 0.0, lo_open=True)
 nonneg_float = _number(float, 0.0)
 
@@ -66,6 +81,8 @@ TRAIN_OPTIONS: list[tuple[str, Callable | type, str]] = [
     ("max_null", positive_int, "most null scores kept per class"),
     ("max_rows_per_class", positive_int, "subsample each class to this many rows per epoch "
                                          "(None: all)"),
+    ("class_max_rows", class_counts, "per-class rows per epoch overriding --max-rows-per-class, "
+                                     "as CLASS=N[,CLASS=N...] (e.g. m6A=40000,AtoI=4000)"),
     ("clip_norm", positive_float, "gradient norm clipping"),
 ]
 COMPUTE_FIELDS = {"batch_size"}  # TrainConfig fields set from add_compute_options
