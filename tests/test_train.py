@@ -138,6 +138,18 @@ def test_resume_refuses_other_options(tmp_path):
         fit(tmp_path, "w", epochs=1, ohem_keep=0.5)
 
 
+def test_resume_from_a_checkpoint_older_than_an_option(tmp_path):
+    fit(tmp_path, "w", epochs=1)
+    path = tmp_path / "w" / "checkpoint.pt"
+    ckpt = torch.load(path, weights_only=True)
+    del ckpt["train_config"]["class_max_rows"]  # as written before the option existed
+    torch.save(ckpt, path)
+    with pytest.raises(Exception, match="other options"):
+        fit(tmp_path, "w", epochs=2, class_max_rows={"Psi": 5})
+    fit(tmp_path, "w", epochs=2)  # the option at its default: the same run, resumed
+    assert pd.read_csv(tmp_path / "w" / "log.tsv", sep="\t")["epoch"].tolist() == [1, 2]
+
+
 def test_training_learns_planted_motifs_and_calibrates(tmp_path):
     bundle = fit(tmp_path, epochs=12)
     valid = make_sites(CLASSES, n_per_class=30, length=61, seed=5, id_prefix="t")

@@ -347,7 +347,9 @@ def train_model(train_df: pd.DataFrame, valid_df: pd.DataFrame, model_config: Mo
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
         # epochs and patience may change on resume: a finished run can be extended.
         same = {k_: v for k_, v in asdict(config).items() if k_ not in ("epochs", "patience")}
-        old = {k_: v for k_, v in ckpt["train_config"].items() if k_ not in ("epochs", "patience")}
+        # Options added since the checkpoint was written take their defaults (the run had no such option).
+        old = {**asdict(TrainConfig()), **ckpt["train_config"]}
+        old = {k_: v for k_, v in old.items() if k_ not in ("epochs", "patience")}
         if old != same or ckpt["model_config"] != model_config.to_dict():
             raise InputError(f"{ckpt_path}: checkpoint was made with other options; use a new --workdir")
         model.load_state_dict(ckpt["model"])

@@ -82,7 +82,7 @@ TRAIN_OPTIONS: list[tuple[str, Callable | type, str]] = [
     ("max_rows_per_class", positive_int, "subsample each class to this many rows per epoch "
                                          "(None: all)"),
     ("class_max_rows", class_counts, "per-class rows per epoch overriding --max-rows-per-class, "
-                                     "as CLASS=N[,CLASS=N...] (e.g. m6A=40000,AtoI=4000)"),
+                                     "as CLASS=N[,CLASS=N...] (e.g. m6A=40000,AtoI=3000)"),
     ("clip_norm", positive_float, "gradient norm clipping"),
 ]
 COMPUTE_FIELDS = {"batch_size"}  # TrainConfig fields set from add_compute_options
