@@ -151,14 +151,13 @@ def _mask_context(windows: np.ndarray, left: np.ndarray, right: np.ndarray) -> n
 def epoch_examples(ex: Examples, classes: tuple[str, ...], config: TrainConfig, epoch: int
                    ) -> tuple[np.ndarray, ...]:
     """The shuffled, augmented examples of one epoch: (tokens-ready windows, cls, label)."""
-    n_classes = len(classes)
     rng = np.random.default_rng([config.seed, 3, epoch])
     idx = np.arange(len(ex.cls))
     if config.max_rows_per_class or config.class_max_rows:
         parts = []
-        for c in range(n_classes):
+        for c, name in enumerate(classes):
             members = idx[ex.cls == c]
-            cap = config.class_max_rows.get(classes[c], config.max_rows_per_class)
+            cap = config.class_max_rows.get(name, config.max_rows_per_class)
             if cap and len(members) > cap:
                 members = rng.choice(members, cap, replace=False)
             parts.append(members)
