@@ -35,7 +35,7 @@ import torch
 
 from multirm_tools.bundle import Bundle, save_bundle
 from multirm_tools.cli.predict import main as predict_main
-from multirm_tools.model import ModelConfig, MultiRMNet
+from multirm_tools.model import EnsembleNet, ModelConfig, MultiRMNet
 
 
 def make_fasta(path: Path, megabases: float, record_len: int, seed: int = 0) -> int:
@@ -58,13 +58,15 @@ def make_fasta(path: Path, megabases: float, record_len: int, seed: int = 0) -> 
 
 
 def make_bundle(path: Path, window: int, hidden: int, embedding_dim: int, attention_dim: int,
-                head_hidden: int, seed: int = 0) -> None:
+                head_hidden: int, seed: int = 0, members: int = 1) -> None:
     torch.manual_seed(seed)
     cfg = ModelConfig(window=window, hidden=hidden, embedding="word2vec", embedding_dim=embedding_dim,
                       attention_dim=attention_dim, head_hidden=head_hidden)
     emb = torch.randn(cfg.vocab_size, embedding_dim) * 0.1
     emb[0] = 0.0
     model = MultiRMNet(cfg, emb).eval()
+    if members > 1:  # the same cost per network as trained members
+        model = EnsembleNet([model] + [MultiRMNet(cfg, emb) for _ in range(members - 1)]).eval()
     rng = np.random.default_rng(seed)
     nulls = {c: rng.uniform(size=1000) for c in cfg.classes}
     save_bundle(path, Bundle(model=model, null_scores=nulls, provenance={"source": "benchmark"}))
@@ -81,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--embedding-dim", type=int, default=100)
     ap.add_argument("--attention-dim", type=int, default=64)
     ap.add_argument("--head-hidden", type=int, default=32)
+    ap.add_argument("--members", type=int, default=1, help="networks in the bundle (an ensemble if > 1)")
     ap.add_argument("--bedgraph", action="store_true", help="also write bedGraph tracks")
     ap.add_argument("--profile", action="store_true", help="print the top cProfile entries")
     ap.add_argument("--keep", metavar="DIR", help="work in DIR and keep the files")
@@ -93,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         positions = make_fasta(fasta, args.megabases, args.record_length)
         make_bundle(bundle, args.window, args.hidden, args.embedding_dim, args.attention_dim,
-                    args.head_hidden)
+                    args.head_hidden, members=args.members)
         print(f"setup: {positions:,} positions in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         cli = [str(fasta), "-o", str(out), "--model", str(bundle), "--threads", str(args.threads),
                "--batch-size", str(args.batch_size), "--device", "cpu"]

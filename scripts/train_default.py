@@ -79,7 +79,10 @@ def main(argv=None) -> int:
     p.add_argument("--embedding", default="onehot", help="word2vec text file from multirm-embed, or onehot")
     p.add_argument("--window", type=int, default=101)
     p.add_argument("--hidden", type=int, default=64)
-    p.add_argument("--epochs", type=int, default=18)
+    # Two members of at most 12 epochs each fit the 60-min budget on 2 cores; a single network's
+    # validation AUC gains little after epoch 10 (runs/r2_log.tsv of the one-network model).
+    p.add_argument("--members", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--patience", type=int, default=4)
     p.add_argument("--max-rows-per-class", type=int, default=15000)
     p.add_argument("--class-max-rows", default="m6A=40000,AtoI=3000",
@@ -103,7 +106,8 @@ def main(argv=None) -> int:
         write_sites(train, a.dump_train)
     tc = TrainConfig(epochs=a.epochs, patience=a.patience, max_rows_per_class=a.max_rows_per_class,
                      class_max_rows=class_counts(a.class_max_rows),
-                     background_per_row=a.background_per_row, lr=a.lr, ohem_keep=a.ohem_keep, seed=a.seed)
+                     background_per_row=a.background_per_row, lr=a.lr, ohem_keep=a.ohem_keep, seed=a.seed,
+                     members=a.members)
     if a.dump_heldout:
         # The same split train_model makes: an estimate on data that neither fitted nor selected the model.
         write_sites(split_calibration(train, tc.calibration_fraction, tc.seed)[1], a.dump_heldout)

@@ -11,14 +11,14 @@ import torch
 
 from multirm_tools.bundle import Bundle, save_bundle
 from multirm_tools.inference import score_windows
-from multirm_tools.model import ModelConfig, MultiRMNet
+from multirm_tools.model import EnsembleNet, ModelConfig, MultiRMNet
 
 TINY_CONFIG = dict(window=21, hidden=8, embedding="onehot", embedding_dim=64, attention_dim=8,
                    head_hidden=8)
 
 
 def make_tiny_bundle(path: str | Path, seed: int = 0, null: str | np.ndarray = "model",
-                     null_size: int = 200, **config) -> Path:
+                     null_size: int = 200, members: int = 1, **config) -> Path:
     """Build and save a small random ``MultiRMNet`` bundle.
 
     Parameters
@@ -28,12 +28,15 @@ def make_tiny_bundle(path: str | Path, seed: int = 0, null: str | np.ndarray = "
     null: "model" (the network's own scores of ``null_size`` random windows, so
         p-values of random sequence are roughly uniform), "uniform" (U(0, 1)
         draws), or an array used for every class.
+    members: networks; 2 or more make an ``EnsembleNet``. Default is 1.
     config: overrides of ``TINY_CONFIG``.
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     cfg = ModelConfig(**{**TINY_CONFIG, **config})
     model = MultiRMNet(cfg).eval()
+    if members > 1:
+        model = EnsembleNet([model] + [MultiRMNet(cfg) for _ in range(members - 1)]).eval()
     if isinstance(null, str) and null == "model":
         windows = rng.integers(0, 4, size=(null_size, cfg.window), dtype=np.uint8)
         scores = score_windows(model, windows)

@@ -60,6 +60,20 @@ def test_cli_matrix_agrees_with_scipy_on_the_bundle_vectors(tmp_path, tiny_bundl
         assert values[classes.index(a), classes.index(b)] == pytest.approx(r, abs=1e-5)
 
 
+def test_ensemble_joins_each_class_queries_across_members(tmp_path, tiny_bundle_factory, capsys):
+    path = tiny_bundle_factory("ens.safetensors", members=2)
+    code, err = run(["--model", path, "-o", tmp_path / "out"], capsys)
+    assert code == 0, err
+    with safe_open(str(path), framework="np") as fh:
+        queries = np.concatenate([fh.get_tensor(f"model.members.{i}.att_query") for i in (0, 1)], axis=1)
+    long = pd.read_csv(tmp_path / "out" / "correlation_long.tsv", sep="\t")
+    classes = list(pd.read_csv(tmp_path / "out" / "correlation.tsv", sep="\t")["modification"])
+    for a, b, r, p in long.itertuples(index=False):
+        ref = pearsonr(queries[classes.index(a)].astype(np.float64), queries[classes.index(b)].astype(np.float64))
+        assert r == pytest.approx(ref.statistic, abs=1e-5)
+        assert p == pytest.approx(ref.pvalue, rel=1e-4, abs=1e-12)
+
+
 def test_nearest_distance():
     b = np.array([10, 20, 50])
     np.testing.assert_array_equal(nearest_distance(np.array([0, 14, 16, 35, 100]), b), [10, 4, 4, 15, 50])

@@ -314,6 +314,33 @@ def test_bundle_without_attention_is_refused(tmp_path, bundle_path, fasta, capsy
     assert "no attention weights (model.att_query missing)" in err
 
 
+def test_ensemble_explanations_are_complete_and_attention_is_the_members_mean(bundle, held_out):
+    from multirm_tools.model import EnsembleNet, MultiRMNet
+
+    _, windows, cls = held_out
+    torch.manual_seed(5)
+    other = MultiRMNet(bundle.config, bundle.model.embedding.weight).eval()  # untrained second member
+    ens = EnsembleNet([bundle.model, other]).eval()
+    ex = explain_pairs(ens, windows[:8], cls[:8], steps=64)
+    # Completeness on the ensemble's own logit: attributions sum to logit - baseline logit.
+    np.testing.assert_allclose(ex.attribution.sum(1), ex.logit - ex.baseline_logit, atol=2e-2)
+    tok = torch.as_tensor(tokenize(windows[:8], bundle.config.k))
+    np.testing.assert_allclose(attention_nt(ens, tok), (attention_nt(bundle.model, tok) + attention_nt(other, tok)) / 2,
+                               atol=1e-6)
+
+
+def test_ensemble_bundle_has_attention(tmp_path, tiny_bundle_factory, capsys):
+    path = tiny_bundle_factory("ens.safetensors", members=2, window=31)
+    cli.require_attention(path, "multirm-explain")
+    with safe_open(str(path), framework="pt") as fh:
+        meta = fh.metadata()
+        tensors = {k: fh.get_tensor(k) for k in fh.keys() if k != "model.members.0.att_query"}
+    broken = tmp_path / "no_attention.safetensors"
+    save_file(tensors, str(broken), metadata=meta)
+    with pytest.raises(Exception, match=r"model\.members\.0\.att_query missing"):
+        cli.require_attention(broken, "multirm-explain")
+
+
 def test_planted_motifs_are_what_the_helper_says():
     df = make_planted_sites(n_per_class=5, seed=3)
     for c, (motif, off) in PLANTED.items():

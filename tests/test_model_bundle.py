@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 from multirm_tools.bundle import Bundle, load_bundle, save_bundle
 from multirm_tools.errors import BundleError
 from multirm_tools.kmers import centre_windows, encode, tokenize, vocabulary
-from multirm_tools.model import ModelConfig, MultiRMNet
+from multirm_tools.model import EnsembleNet, ModelConfig, MultiRMNet, mean_probability_logit
 
 from conftest import make_tiny_bundle
 
@@ -107,4 +107,96 @@ def test_bundle_with_missing_weights_is_refused(tmp_path):
         meta = fh.metadata()
     save_file(tensors, str(path), metadata=meta)
     with pytest.raises(BundleError, match="invalid model bundle"):
+        load_bundle(path)
+
+
+def _w2v_members(n: int, embedding: torch.Tensor | None = None) -> list[MultiRMNet]:
+    cfg = ModelConfig(window=21, hidden=6, embedding="word2vec", embedding_dim=10, attention_dim=4, head_hidden=5)
+    torch.manual_seed(0)
+    emb = torch.randn(cfg.vocab_size, 10) if embedding is None else embedding
+    return [MultiRMNet(cfg, emb).eval() for _ in range(n)]
+
+
+def test_ensemble_is_the_mean_probability_on_both_paths():
+    members = _w2v_members(3)
+    ens = EnsembleNet(members).eval()
+    tokens = torch.randint(0, ens.config.vocab_size, (29, ens.config.n_tokens))
+    with torch.no_grad():
+        mean_p = torch.stack([torch.sigmoid(m(tokens)) for m in members]).mean(0)
+        logits, attn = ens(tokens, return_attention=True)
+        torch.testing.assert_close(torch.sigmoid(logits), mean_p, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(ens.scan_logits(tokens), logits, atol=1e-5, rtol=1e-5)
+        mean_attn = torch.stack([m(tokens, return_attention=True)[1] for m in members]).mean(0)
+        torch.testing.assert_close(attn, mean_attn)
+
+
+def test_mean_probability_logit_stays_finite_at_saturation():
+    logits = torch.tensor([[200.0, -200.0, 0.0], [100.0, -300.0, 2.0]])
+    out = mean_probability_logit(logits)
+    assert torch.all(torch.isfinite(out))
+    assert out[0] > 99 and out[1] < -199  # mean of two near-certain probabilities stays near-certain
+    p = torch.sigmoid(torch.tensor([0.0, 2.0])).mean()
+    assert torch.isclose(out[2], torch.log(p / (1 - p)))
+
+
+def test_ensemble_members_must_agree():
+    with pytest.raises(ValueError, match="at least 2"):
+        EnsembleNet(_w2v_members(1))
+    a, = _w2v_members(1)
+    b, = _w2v_members(1, embedding=torch.randn(65, 10))
+    with pytest.raises(ValueError, match="member 2 has another embedding"):
+        EnsembleNet([a, b])
+    c = MultiRMNet(ModelConfig(window=21, hidden=7, embedding="word2vec", embedding_dim=10, attention_dim=4,
+                               head_hidden=5), a.embedding.weight.clone())
+    with pytest.raises(ValueError, match="member 2 has another model configuration"):
+        EnsembleNet([a, c])
+
+
+def _header(path) -> dict:
+    from safetensors import safe_open
+    with safe_open(str(path), "pt") as fh:
+        return json.loads(fh.metadata()["multirm_bundle"])
+
+
+def test_ensemble_bundle_round_trip(tmp_path):
+    single = make_tiny_bundle(tmp_path / "one.safetensors", seed=3)
+    path = make_tiny_bundle(tmp_path / "ens.safetensors", seed=3, members=3)
+    # A single network stays format 1 (older releases read it); an ensemble is format 2.
+    assert _header(single)["format_version"] == 1 and "members" not in _header(single)
+    assert _header(path)["format_version"] == 2 and _header(path)["members"] == 3
+    loaded = load_bundle(path)
+    assert isinstance(loaded.model, EnsembleNet) and loaded.n_members == 3
+    assert load_bundle(single).n_members == 1
+    again = tmp_path / "again.safetensors"
+    save_bundle(again, loaded)
+    assert again.read_bytes() == path.read_bytes()
+    # Member 1 of the ensemble is the single network made from the same seed.
+    one = load_bundle(single).model.state_dict()
+    first = loaded.model.members[0].state_dict()
+    assert all(torch.equal(one[k], first[k]) for k in one)
+
+
+@pytest.mark.parametrize("members", ["0", "true", "2.5"])
+def test_ensemble_bundle_with_a_bad_member_count_is_refused(tmp_path, members):
+    path = make_tiny_bundle(tmp_path / "ens.safetensors", members=2)
+    from safetensors import safe_open
+    with safe_open(str(path), "pt") as fh:
+        tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    header = {**_header(path), "members": json.loads(members)}
+    save_file(tensors, str(path), metadata={"multirm_bundle": json.dumps(header)})
+    with pytest.raises(BundleError, match="invalid model bundle"):
+        load_bundle(path)
+
+
+def test_ensemble_bundle_with_unequal_embeddings_is_refused(tmp_path):
+    path = tmp_path / "ens.safetensors"
+    cfg = ModelConfig(window=21, hidden=6, embedding="word2vec", embedding_dim=10, attention_dim=4, head_hidden=5)
+    save_bundle(path, Bundle(EnsembleNet(_w2v_members(2)), {c: np.array([0.1, 0.2]) for c in cfg.classes}))
+    from safetensors import safe_open
+    with safe_open(str(path), "pt") as fh:
+        tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+        meta = fh.metadata()
+    tensors["model.members.1.embedding.weight"] = tensors["model.members.1.embedding.weight"] + 1
+    save_file(tensors, str(path), metadata=meta)
+    with pytest.raises(BundleError, match="member 2 has another embedding"):
         load_bundle(path)

@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 from multirm_tools import train as train_mod
 from multirm_tools.inference import score_windows
 from multirm_tools.kmers import centre_windows, encode
-from multirm_tools.model import ModelConfig
+from multirm_tools.model import EnsembleNet, ModelConfig
 from multirm_tools.train import MultiTaskLoss, TrainConfig, build_examples, train_model
 
 from synthetic import make_sites
@@ -161,6 +161,50 @@ def test_training_learns_planted_motifs_and_calibrates(tmp_path):
         null = bundle.null_scores[cls]
         assert null.size > 0 and np.all(np.diff(null) >= 0)
         assert 0 <= bundle.thresholds[cls] <= 1
+
+
+def test_ensemble_members_are_the_seeded_single_runs_averaged(tmp_path):
+    one = fit(tmp_path, "one", epochs=2)
+    ens = fit(tmp_path, "ens", epochs=2, members=2)
+    assert isinstance(ens.model, EnsembleNet) and len(ens.model.members) == 2
+    # Member 1 is exactly the single run of the same seed; member 2 differs (seed + 1).
+    s1, s0 = ens.model.members[0].state_dict(), one.model.state_dict()
+    assert all(torch.equal(s1[k], s0[k]) for k in s0)
+    s2 = ens.model.members[1].state_dict()
+    assert not all(torch.equal(s1[k], s2[k]) for k in s0)
+    assert [m["seed"] for m in ens.provenance["members"]] == [0, 1]
+    # Scores are the mean of the members' probabilities.
+    valid = make_sites(CLASSES, n_per_class=10, length=61, seed=5, id_prefix="t")
+    wins = centre_windows([encode(s) for s in valid["sequence"]], valid["site"].to_numpy(), 21)
+    each = [score_windows(m, wins) for m in ens.model.members]
+    np.testing.assert_allclose(score_windows(ens.model, wins), np.mean(each, axis=0), rtol=1e-5, atol=1e-6)
+    # One log with every member's epochs.
+    log = pd.read_csv(tmp_path / "ens" / "log.tsv", sep="\t")
+    assert log[["member", "epoch"]].values.tolist() == [[1, 1], [1, 2], [2, 1], [2, 2]]
+    # Calibrated on the ensemble's own scores, from the same held-out rows as the single run.
+    assert ens.provenance["n_calibration_rows"] == one.provenance["n_calibration_rows"]
+    assert not all(np.array_equal(ens.null_scores[c], one.null_scores[c]) for c in CLASSES)
+
+
+def test_ensemble_resumes_a_killed_member(tmp_path, monkeypatch):
+    whole = fit(tmp_path, "whole", epochs=2, members=2)
+    real_save = train_mod._save_checkpoint
+    calls = []
+
+    def save_then_die(path, state):
+        real_save(path, state)
+        calls.append(path)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # member 2 killed after its first epoch
+
+    monkeypatch.setattr(train_mod, "_save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        fit(tmp_path, "killed", epochs=2, members=2)
+    assert calls[-1].parent.name == "member2"
+    monkeypatch.setattr(train_mod, "_save_checkpoint", real_save)
+    resumed = fit(tmp_path, "killed", epochs=2, members=2)
+    sw, sr = whole.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(sw[k], sr[k]) for k in sw)
 
 
 @pytest.mark.gpu

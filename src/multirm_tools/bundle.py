@@ -3,11 +3,15 @@
 Inside the file:
 
 - tensors ``model.<name>``: the network's state dict (the frozen embedding included);
+  for an ensemble (format version 2, ``members`` >= 2 in the header) the
+  ``EnsembleNet`` state dict, ``model.members.<i>.<name>``;
 - tensors ``null.<class>``: sorted scores (probabilities) of held-out unmodified
   sites of that class's base, the null distribution for p-values;
 - metadata: one JSON string under ``multirm_bundle`` with ``format``,
   ``format_version``, ``config`` (ModelConfig), ``thresholds`` (per-class G-mean
-  probability cut-offs) and ``provenance``.
+  probability cut-offs), ``provenance`` and, from version 2, ``members``.
+
+Single networks are still written as version 1, so older releases read them.
 
 safetensors stores raw arrays and a JSON header, so loading runs no pickle and
 no code: safe for a Galaxy server loading users' files.
@@ -29,10 +33,11 @@ from safetensors.torch import save_file
 
 from . import __version__
 from .errors import BundleError
-from .model import ModelConfig, MultiRMNet
+from .model import EnsembleNet, ModelConfig, MultiRMNet, Network
 
 FORMAT = "multirm-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: ensembles; a single network is written as version 1
+SUPPORTED_VERSIONS = (1, 2)
 DEFAULT_BUNDLE_NAME = "multirm-default.safetensors"
 METADATA_KEY = "multirm_bundle"
 
@@ -41,7 +46,7 @@ METADATA_KEY = "multirm_bundle"
 class Bundle:
     """A loaded model bundle."""
 
-    model: MultiRMNet
+    model: Network
     null_scores: dict[str, np.ndarray]  # class -> sorted float32 scores
     thresholds: dict[str, float] = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
@@ -51,6 +56,10 @@ class Bundle:
     @property
     def config(self) -> ModelConfig:
         return self.model.config
+
+    @property
+    def n_members(self) -> int:
+        return len(self.model.members) if isinstance(self.model, EnsembleNet) else 1
 
 
 def default_bundle_path() -> Path:
@@ -76,13 +85,16 @@ def save_bundle(path: str | os.PathLike, bundle: Bundle) -> None:
     for cls in cfg.classes:
         tensors[f"null.{cls}"] = torch.from_numpy(np.sort(np.asarray(bundle.null_scores[cls], np.float32)))
     provenance = {"multirm_tools_version": __version__, **bundle.provenance}
+    members = bundle.n_members
     header = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if members > 1 else 1,
         "config": cfg.to_dict(),
         "thresholds": {k: float(v) for k, v in bundle.thresholds.items()},
         "provenance": provenance,
     }
+    if members > 1:
+        header["members"] = members
     # One metadata key: safetensors writes several keys in arbitrary order, and the same model
     # must give the same bytes (and sha256) every time it is saved.
     metadata = {METADATA_KEY: json.dumps(header, sort_keys=True)}
@@ -123,16 +135,22 @@ def load_bundle(path: str | os.PathLike | None = None, device: str | torch.devic
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise BundleError(f"{path}: not a multirm-tools model bundle")
     version = header.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in SUPPORTED_VERSIONS:
         raise BundleError(f"{path}: bundle format version {version} is not supported by multirm-tools "
-                          f"{__version__} (expects {FORMAT_VERSION})")
+                          f"{__version__} (reads {', '.join(map(str, SUPPORTED_VERSIONS))})")
     try:
         config = ModelConfig.from_dict(header["config"])
         thresholds = {k: float(v) for k, v in header.get("thresholds", {}).items()}
         provenance = header.get("provenance", {})
         state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-        model = MultiRMNet(config)
+        members = header.get("members", 1) if version >= 2 else 1
+        if not isinstance(members, int) or isinstance(members, bool) or members < 1:
+            raise ValueError(f"members must be a positive integer, got {members!r}")
+        model = (MultiRMNet(config) if members == 1
+                 else EnsembleNet([MultiRMNet(config) for _ in range(members)], check=False))
         model.load_state_dict(state, strict=True)
+        if members > 1:
+            model.check_members()
         nulls = {}
         for cls in config.classes:
             null = tensors[f"null.{cls}"].numpy()

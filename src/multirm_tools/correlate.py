@@ -5,7 +5,10 @@ shape=(n_classes, attention_dim)): the direction in the BiLSTM-state space that
 class attends to. MultiRM's Fig. 3 correlates these between classes (m5C~Cm,
 I~m1A, Psi~m5U). ``pearson_matrix`` gives Pearson's r between every two rows and
 its two-sided p-value from the t distribution with ``attention_dim - 2`` degrees
-of freedom (the same test as ``scipy.stats.pearsonr``).
+of freedom (the same test as ``scipy.stats.pearsonr``). For an ensemble each
+class's queries of all members are joined into one vector (members x
+attention_dim): a member's query space is its own, so only the joined vectors
+compare like with like across classes.
 
 ``distance_test`` asks whether sites of class B lie closer to sites of class A
 than chance (MultiRM's Supplementary Fig. 4): for each A site, the distance to the
@@ -26,12 +29,13 @@ import pandas as pd
 from scipy.special import stdtr
 
 from .constants import CLASS_NAMES
-from .model import MultiRMNet
+from .model import EnsembleNet, Network
 
 
-def attention_queries(model: MultiRMNet) -> np.ndarray:
-    """The per-class attention query vectors, shape=(n_classes, attention_dim), float64."""
-    return model.att_query.detach().double().cpu().numpy()
+def attention_queries(model: Network) -> np.ndarray:
+    """The per-class attention query vectors, shape=(n_classes, members * attention_dim), float64."""
+    nets = model.members if isinstance(model, EnsembleNet) else [model]
+    return np.concatenate([m.att_query.detach().double().cpu().numpy() for m in nets], axis=1)
 
 
 def pearson_matrix(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,12 +1,13 @@
 """Why a window scores high: attention and integrated gradients per nucleotide, mutagenesis, top windows.
 
-Everything works on the network that predicts (``MultiRMNet``), on windows of
+Everything works on the network that predicts (``MultiRMNet``, or an
+``EnsembleNet``: its mean attention, attributions of its mean-probability logit), on windows of
 nucleotide codes (``kmers.encode``) or their k-mer tokens. A k-mer token covers
 ``k`` nucleotides; a token's attention weight or attribution is spread equally
 over its ``k`` nucleotides (``token_spread``), so each class's attention over a
 window still sums to 1 and attributions keep their sum.
 
-Integrated gradients (captum) run on ``MultiRMNet.forward_embedded``: token ids
+Integrated gradients (captum) run on the network's ``forward_embedded``: token ids
 have no gradient, the embedding does. The target is a class's **logit**, so
 completeness reads ``sum(attribution) = logit(x) - logit(baseline)``; the
 convergence delta is the difference of the two sides. Baselines:
@@ -33,7 +34,7 @@ import torch
 
 from .inference import score_tokens
 from .kmers import N_CODE, tokenize
-from .model import MultiRMNet
+from .model import Network
 
 BASELINES = ("N", "zero")
 DEFAULT_BASELINE = "N"
@@ -77,19 +78,19 @@ def token_spread(n_tokens: int, k: int, dtype=torch.float32) -> torch.Tensor:
     return spread
 
 
-def _check_tokens(model: MultiRMNet, tokens: torch.Tensor) -> None:
+def _check_tokens(model: Network, tokens: torch.Tensor) -> None:
     n_tokens = model.config.n_tokens
     if tokens.ndim != 2 or tokens.shape[1] != n_tokens:
         raise ValueError(f"tokens has shape {tuple(tokens.shape)} but must have shape (B, {n_tokens})")
 
 
 @torch.no_grad()
-def attention_nt(model: MultiRMNet, tokens: torch.Tensor) -> np.ndarray:
+def attention_nt(model: Network, tokens: torch.Tensor) -> np.ndarray:
     """Each class's attention over a window, mapped to nucleotides.
 
     Parameters
     ----------
-    model: MultiRMNet, in eval mode.
+    model: MultiRMNet or EnsembleNet, in eval mode.
     tokens: torch.LongTensor, shape=(B, n_tokens), on the model's device.
 
     Returns
@@ -102,7 +103,7 @@ def attention_nt(model: MultiRMNet, tokens: torch.Tensor) -> np.ndarray:
     return (attn @ spread).double().cpu().numpy()
 
 
-def baseline_embedding(model: MultiRMNet, shape: torch.Size, baseline: str = DEFAULT_BASELINE
+def baseline_embedding(model: Network, shape: torch.Size, baseline: str = DEFAULT_BASELINE
                        ) -> torch.Tensor:
     """The IG baseline in embedding space, ``shape=(B, n_tokens, embedding_dim)``.
 
@@ -123,14 +124,14 @@ def _grad_context(device: torch.device):
     return contextlib.nullcontext()
 
 
-def integrated_gradients(model: MultiRMNet, tokens: torch.Tensor, class_index: int | torch.Tensor,
+def integrated_gradients(model: Network, tokens: torch.Tensor, class_index: int | torch.Tensor,
                          steps: int = 50, baseline: str = DEFAULT_BASELINE,
                          internal_batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Integrated-gradients attributions of a class's logit to each nucleotide of each window.
 
     Parameters
     ----------
-    model: MultiRMNet, in eval mode.
+    model: MultiRMNet or EnsembleNet, in eval mode.
     tokens: torch.LongTensor, shape=(B, n_tokens), on the model's device.
     class_index: int or torch.LongTensor, shape=(B,), the class (column of the model's
         output) explained for each window.
@@ -169,11 +170,11 @@ def integrated_gradients(model: MultiRMNet, tokens: torch.Tensor, class_index: i
 
 
 @torch.no_grad()
-def _logits(model: MultiRMNet, x: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:
+def _logits(model: Network, x: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:
     return model.forward_embedded(x).gather(1, cls[:, None]).squeeze(1)
 
 
-def explain_pairs(model: MultiRMNet, windows: np.ndarray, class_index: np.ndarray, steps: int = 50,
+def explain_pairs(model: Network, windows: np.ndarray, class_index: np.ndarray, steps: int = 50,
                   baseline: str = DEFAULT_BASELINE, batch_size: int = 64,
                   device: torch.device | str = "cpu",
                   progress: Callable[[int], None] | None = None) -> Explanation:
@@ -181,7 +182,7 @@ def explain_pairs(model: MultiRMNet, windows: np.ndarray, class_index: np.ndarra
 
     Parameters
     ----------
-    model: MultiRMNet, in eval mode on ``device``.
+    model: MultiRMNet or EnsembleNet, in eval mode on ``device``.
     windows: np.ndarray, shape=(n, window), uint8 codes (``kmers.encode``), centred on the site.
     class_index: np.ndarray, shape=(n,), the model column explained for each window.
     steps: int, IG steps. Default is 50.
@@ -290,13 +291,13 @@ def explain_windows(bundle, windows: np.ndarray, classes: Sequence[str], steps: 
     })
 
 
-def mutagenesis(model: MultiRMNet, windows: np.ndarray, class_index: np.ndarray, batch_size: int = 512,
+def mutagenesis(model: Network, windows: np.ndarray, class_index: np.ndarray, batch_size: int = 512,
                 device: torch.device | str = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """In-silico mutagenesis: every single substitution of every window position.
 
     Parameters
     ----------
-    model: MultiRMNet, in eval mode on ``device``.
+    model: MultiRMNet or EnsembleNet, in eval mode on ``device``.
     windows: np.ndarray, shape=(n, window), uint8 codes.
     class_index: np.ndarray, shape=(n,), the class scored for each window.
     batch_size: int, windows per network call. Default is 512.
@@ -312,7 +313,7 @@ def mutagenesis(model: MultiRMNet, windows: np.ndarray, class_index: np.ndarray,
     windows = np.asarray(windows, dtype=np.uint8)
     class_index = np.asarray(class_index, dtype=np.int64)
     n, W = windows.shape
-    tables = torch.stack(model.gate_tables()).to(device) if cfg.layers == 1 else None
+    tables = model.scan_tables()
     reference = score_tokens(model, tokenize(windows, cfg.k), batch_size, device, tables)
     reference = reference[np.arange(n), class_index].astype(np.float64)
     mutant = np.empty((n, W, 4))

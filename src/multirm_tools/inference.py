@@ -11,21 +11,21 @@ import torch
 
 from .constants import BY_NAME
 from .kmers import BASES, tokenize
-from .model import MultiRMNet
+from .model import Network
 
 
 @torch.no_grad()
-def score_tokens(model: MultiRMNet, tokens: np.ndarray, batch_size: int = 256,
+def score_tokens(model: Network, tokens: np.ndarray, batch_size: int = 256,
                  device: torch.device | str = "cpu", tables: torch.Tensor | None = None) -> np.ndarray:
     """Probabilities of every class for token windows.
 
     Parameters
     ----------
-    model: MultiRMNet, in eval mode.
+    model: MultiRMNet or EnsembleNet, in eval mode.
     tokens: np.ndarray, shape=(n, n_tokens), integer token ids (may be a strided view).
     batch_size: int, windows per network call. Default is 256.
     device: where to run. Default is "cpu".
-    tables: torch.Tensor, optional, ``torch.stack(model.gate_tables())`` on ``device``,
+    tables: torch.Tensor, optional, ``model.scan_tables()`` on ``device``,
         passed by callers that score many chunks.
 
     Returns
@@ -34,8 +34,8 @@ def score_tokens(model: MultiRMNet, tokens: np.ndarray, batch_size: int = 256,
     """
     model.eval()
     device = torch.device(device)
-    if tables is None and model.config.layers == 1:
-        tables = torch.stack(model.gate_tables()).to(device)
+    if tables is None:
+        tables = model.scan_tables()
     out = np.empty((len(tokens), len(model.config.classes)), dtype=np.float32)
     for lo in range(0, len(tokens), batch_size):
         batch = torch.as_tensor(np.array(tokens[lo:lo + batch_size], dtype=np.int64), dtype=torch.long,
@@ -44,7 +44,7 @@ def score_tokens(model: MultiRMNet, tokens: np.ndarray, batch_size: int = 256,
     return out
 
 
-def score_windows(model: MultiRMNet, windows: np.ndarray, batch_size: int = 256,
+def score_windows(model: Network, windows: np.ndarray, batch_size: int = 256,
                   device: torch.device | str = "cpu") -> np.ndarray:
     """Probabilities for nucleotide-code windows, shape=(n, window) uint8 -> (n, n_classes)."""
     if windows.shape[1] != model.config.window:

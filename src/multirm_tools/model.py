@@ -10,6 +10,10 @@ projection ``W_ih e + b`` is a fixed row of a (vocab x 4H) table. ``scan_logits`
 gathers those rows instead of multiplying 300-d vectors at every step, and runs
 both LSTM directions in one batched matmul; ``forward`` is the plain
 ``nn.LSTM`` path used for training. Both give the same numbers (tested).
+
+``EnsembleNet`` averages the probabilities of several networks of one
+configuration (members trained with different seeds); it offers the same
+methods, so predict, explain and evaluate take either.
 """
 
 from __future__ import annotations
@@ -105,7 +109,8 @@ class MultiRMNet(nn.Module):
         if tuple(embedding.shape) != (config.vocab_size, config.embedding_dim):
             raise ValueError(f"embedding has shape {tuple(embedding.shape)} but must have shape "
                              f"{(config.vocab_size, config.embedding_dim)}")
-        self.embedding = nn.Embedding.from_pretrained(embedding.float(), freeze=True)
+        # A copy: networks built from one array must not share its memory (safetensors refuses that).
+        self.embedding = nn.Embedding.from_pretrained(embedding.float().clone(), freeze=True)
         H, C = config.hidden, len(config.classes)
         self.lstm = nn.LSTM(config.embedding_dim, H, num_layers=config.layers, batch_first=True,
                             bidirectional=True, dropout=config.dropout if config.layers > 1 else 0.0)
@@ -171,6 +176,14 @@ class MultiRMNet(nn.Module):
         return tabs[0], tabs[1]
 
     @torch.no_grad()
+    def scan_tables(self) -> torch.Tensor | None:
+        """What ``scan_logits`` needs precomputed once per scan: ``gate_tables()`` stacked, shape=(2, vocab, 4H).
+
+        None for a multi-layer LSTM, which ``scan_logits`` runs through ``forward``.
+        """
+        return torch.stack(self.gate_tables()) if self.config.layers == 1 else None
+
+    @torch.no_grad()
     def scan_logits(self, tokens: torch.Tensor, tables: torch.Tensor | None = None) -> torch.Tensor:
         """Same as ``forward(tokens)`` in eval mode, faster for a one-layer LSTM.
 
@@ -178,7 +191,7 @@ class MultiRMNet(nn.Module):
         ----------
         tokens: torch.LongTensor, shape=(B, n_tokens)
         tables: torch.Tensor, shape=(2, vocab, 4H), optional
-            ``gate_tables()`` stacked, passed in so it is computed once per scan.
+            ``scan_tables()``, passed in so it is computed once per scan.
             Batches of a few hundred windows run fastest (they stay in cache).
         """
         if self.config.layers != 1 or self.training:
@@ -209,3 +222,73 @@ class MultiRMNet(nn.Module):
             out[t] = h
         states = torch.cat([out[:, 0].transpose(0, 1), out[:, 1].flip(0).transpose(0, 1)], dim=-1)
         return self._attend(states)[0]
+
+
+def mean_probability_logit(logits: torch.Tensor) -> torch.Tensor:
+    """logit(mean_i sigmoid(logits[i])) along dim 0, computed in log space.
+
+    Averaging probabilities (not logits) is the usual ensemble rule; the log-space form
+    stays finite where float32 sigmoids round to exactly 0 or 1.
+    """
+    return (torch.logsumexp(nn.functional.logsigmoid(logits), dim=0)
+            - torch.logsumexp(nn.functional.logsigmoid(-logits), dim=0))
+
+
+class EnsembleNet(nn.Module):
+    """Networks of one configuration whose probabilities are averaged.
+
+    Offers ``MultiRMNet``'s interface: logits are the logits of the mean
+    probability, attention is the members' mean attention. All members must share
+    the frozen embedding, so that attributions on embedded input mean one thing.
+    """
+
+    def __init__(self, members: list[MultiRMNet], check: bool = True):
+        super().__init__()
+        if len(members) < 2:
+            raise ValueError("an ensemble needs at least 2 members")
+        self.config = members[0].config
+        self.members = nn.ModuleList(members)
+        if check:
+            self.check_members()
+
+    def check_members(self) -> None:
+        """Raise ValueError unless all members share the configuration and the embedding."""
+        first = self.members[0]
+        for i, m in enumerate(self.members[1:], start=2):
+            if m.config != first.config:
+                raise ValueError(f"ensemble member {i} has another model configuration than member 1")
+            if not torch.equal(m.embedding.weight, first.embedding.weight):
+                raise ValueError(f"ensemble member {i} has another embedding than member 1")
+
+    @property
+    def embedding(self) -> nn.Embedding:
+        return self.members[0].embedding
+
+    def _combine(self, outputs: list, return_attention: bool):
+        if not return_attention:
+            return mean_probability_logit(torch.stack(outputs))
+        logits = mean_probability_logit(torch.stack([o[0] for o in outputs]))
+        return logits, torch.stack([o[1] for o in outputs]).mean(0)
+
+    def forward_embedded(self, x: torch.Tensor, return_attention: bool = False):
+        return self._combine([m.forward_embedded(x, return_attention) for m in self.members], return_attention)
+
+    def forward(self, tokens: torch.Tensor, return_attention: bool = False):
+        return self.forward_embedded(self.embedding(tokens), return_attention)
+
+    @torch.no_grad()
+    def scan_tables(self) -> torch.Tensor | None:
+        """Members' ``scan_tables()`` stacked, shape=(members, 2, vocab, 4H)."""
+        return torch.stack([m.scan_tables() for m in self.members]) if self.config.layers == 1 else None
+
+    @torch.no_grad()
+    def scan_logits(self, tokens: torch.Tensor, tables: torch.Tensor | None = None) -> torch.Tensor:
+        if tables is None:
+            tables = self.scan_tables()
+        if tables is None or self.training:
+            return self.forward(tokens)
+        return mean_probability_logit(torch.stack([m.scan_logits(tokens, t) for m, t in zip(self.members, tables)]))
+
+
+#: Either kind of network: what scoring, scanning, explaining and calibrating take.
+Network = MultiRMNet | EnsembleNet

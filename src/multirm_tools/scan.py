@@ -18,7 +18,7 @@ import torch
 from .constants import BY_NAME, IUPAC_DNA
 from .inference import score_tokens
 from .kmers import BASES, N_CODE, tokenize, window_tokens
-from .model import MultiRMNet
+from .model import Network
 
 #: Positions per chunk: a few MB of tokens and probabilities.
 CHUNK_SIZE = 16384
@@ -90,7 +90,7 @@ def class_mask(padded: np.ndarray, pad: int, start: int, stop: int, classes: Seq
 
 
 @torch.no_grad()
-def scan_codes(model: MultiRMNet, codes: np.ndarray, classes: Sequence[str] | None = None,
+def scan_codes(model: Network, codes: np.ndarray, classes: Sequence[str] | None = None,
                batch_size: int = 256, device: torch.device | str = "cpu",
                tables: torch.Tensor | None = None, motif_filter: bool = False,
                chunk_size: int = CHUNK_SIZE) -> Iterator[ScanChunk]:
@@ -98,13 +98,13 @@ def scan_codes(model: MultiRMNet, codes: np.ndarray, classes: Sequence[str] | No
 
     Parameters
     ----------
-    model: MultiRMNet, in eval mode on ``device``.
+    model: MultiRMNet or EnsembleNet, in eval mode on ``device``.
     codes: np.ndarray, shape=(L,), uint8, from ``kmers.encode``.
     classes: sequence of class names (a subset of ``model.config.classes``), the
         columns of each chunk. Default is all of the model's classes.
     batch_size: int, windows per network call. Default is 256.
     device: where the network runs. Default is "cpu".
-    tables: torch.Tensor, optional, ``torch.stack(model.gate_tables())`` on ``device``;
+    tables: torch.Tensor, optional, ``model.scan_tables()`` on ``device``;
         pass it when scanning many records so it is computed once.
     motif_filter: bool, score m6A / m6Am only inside their motifs. Default is False.
     chunk_size: int, positions per chunk. Default is 16384.
@@ -121,8 +121,8 @@ def scan_codes(model: MultiRMNet, codes: np.ndarray, classes: Sequence[str] | No
         raise ValueError(f"classes {unknown} are not predicted by this model ({list(cfg.classes)})")
     cols = np.array([cfg.classes.index(c) for c in classes], dtype=np.int64)
     half, n_tokens = cfg.window // 2, cfg.n_tokens
-    if tables is None and cfg.layers == 1:
-        tables = torch.stack(model.gate_tables()).to(device)
+    if tables is None:
+        tables = model.scan_tables()
     codes = np.asarray(codes, dtype=np.uint8)
     L = len(codes)
     pad = max(half, motif_margin(classes) if motif_filter else 0)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import csv
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -44,7 +44,7 @@ from .errors import InputError
 from .inference import score_windows
 from .kmers import N_CODE, centre_windows, encode, tokenize
 from .metrics import gmean_threshold
-from .model import ModelConfig, MultiRMNet
+from .model import EnsembleNet, ModelConfig, MultiRMNet, Network
 
 
 @dataclass
@@ -70,6 +70,7 @@ class TrainConfig:
     # one whose only data come from other studies and is overfitted within an epoch or two.
     class_max_rows: dict[str, int] = field(default_factory=dict)
     clip_norm: float = 5.0
+    members: int = 1  # networks trained with seeds seed, seed+1, ...; their probabilities are averaged
 
 
 CALIBRATION_BACKGROUND = 16  # same-base background positions drawn per calibration row
@@ -248,7 +249,7 @@ class MultiTaskLoss(nn.Module):
         return total / present.sum().clamp(min=1)
 
 
-def _validate(model: MultiRMNet, valid: Examples, device) -> dict[str, float]:
+def _validate(model: Network, valid: Examples, device) -> dict[str, float]:
     scores = score_windows(model, valid.windows, batch_size=512, device=device)
     out = {}
     for c, name in enumerate(model.config.classes):
@@ -259,7 +260,7 @@ def _validate(model: MultiRMNet, valid: Examples, device) -> dict[str, float]:
     return out
 
 
-def calibrate(model: MultiRMNet, calib_df: pd.DataFrame, config: TrainConfig, device
+def calibrate(model: Network, calib_df: pd.DataFrame, config: TrainConfig, device
               ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Null score distributions and G-mean thresholds from rows never fitted."""
     classes = model.config.classes
@@ -294,7 +295,7 @@ def _save_checkpoint(path: Path, state: dict) -> None:
 def train_model(train_df: pd.DataFrame, valid_df: pd.DataFrame, model_config: ModelConfig,
                 embedding: np.ndarray | None, config: TrainConfig, workdir: str | os.PathLike,
                 device: str | torch.device = "cpu", progress: bool = True) -> Bundle:
-    """Fit a network and return its bundle (null scores and thresholds included).
+    """Fit a network (or ``config.members`` of them) and return its bundle, null scores and thresholds included.
 
     Parameters
     ----------
@@ -302,7 +303,12 @@ def train_model(train_df: pd.DataFrame, valid_df: pd.DataFrame, model_config: Mo
     model_config: sizes; ``embedding_dim`` must match ``embedding``.
     embedding: np.ndarray, shape=(4**k + 1, dim), or None for one-hot.
     config: TrainConfig.
-    workdir: holds ``checkpoint.pt`` (resume) and ``log.tsv`` (one row per epoch).
+    workdir: holds ``checkpoint.pt`` (resume) and ``log.tsv`` (one row per epoch); with
+        several members, each member's in ``member<i>/`` and all rows in ``log.tsv``.
+
+    Every member fits the same rows and is calibrated with the others on the same
+    held-out share: member i draws its initial weights, background negatives and
+    epochs from seed ``config.seed + i`` (member 1 is the single-network run).
     """
     device = torch.device(device)
     workdir = Path(workdir)
@@ -318,14 +324,62 @@ def train_model(train_df: pd.DataFrame, valid_df: pd.DataFrame, model_config: Mo
     absent = [c for c in classes if not (train_df["modification"] == c).any()]
     if absent:
         raise InputError(f"no training rows for class(es) {absent}; restrict the classes or add data")
+    if config.members < 1:
+        raise InputError(f"members (--members) must be >= 1, got {config.members}")
 
+    fit_df, calib_df = split_calibration(train_df, config.calibration_fraction, config.seed)
+    valid = build_examples(valid_df, classes, model_config.window, 0, config.seed)
+    valid = valid._replace(windows=_mask_context(valid.windows, valid.left, valid.right))
+    nets, summaries = [], []
+    for i in range(config.members):
+        member_config = replace(config, seed=config.seed + i)
+        member_dir = workdir if config.members == 1 else workdir / f"member{i + 1}"
+        label = "" if config.members == 1 else f"member {i + 1}/{config.members} "
+        net, best_epoch, best_score, n_examples = _fit_member(
+            fit_df, valid, model_config, embedding, member_config, member_dir, device, progress, label)
+        nets.append(net)
+        summaries.append({"seed": member_config.seed, "best_epoch": best_epoch + 1, "valid_mean_auc": best_score})
+    if config.members == 1:
+        model = nets[0]
+        provenance = dict(summaries[0])
+        del provenance["seed"]
+    else:
+        model = EnsembleNet(nets).eval()
+        _merge_logs(workdir, config.members)
+        aucs = _validate(model, valid, device)
+        provenance = {"valid_mean_auc": float(np.mean(list(aucs.values()))) if aucs else float("nan"),
+                      "best_epoch": [m["best_epoch"] for m in summaries], "members": summaries}
+    nulls, thresholds = calibrate(model, calib_df if len(calib_df) else fit_df, config, device)
+    provenance = {"train_config": asdict(config), **provenance, "n_fit_rows": len(fit_df),
+                  "n_calibration_rows": len(calib_df), "n_examples": n_examples,
+                  "sources": sorted(set(train_df["source"])) if "source" in train_df else []}
+    return Bundle(model=model.cpu(), null_scores=nulls, thresholds=thresholds, provenance=provenance)
+
+
+def _merge_logs(workdir: Path, members: int) -> None:
+    """All members' epoch rows in ``workdir/log.tsv``, a ``member`` column first."""
+    frames = [pd.read_csv(workdir / f"member{i + 1}" / "log.tsv", sep="\t") for i in range(members)]
+    merged = pd.concat([f.assign(member=i + 1) for i, f in enumerate(frames)], ignore_index=True)
+    merged = merged[["member", *frames[0].columns]]
+    tmp = workdir / "log.tsv.tmp"
+    merged.to_csv(tmp, sep="\t", index=False)
+    os.replace(tmp, workdir / "log.tsv")
+
+
+def _fit_member(fit_df: pd.DataFrame, valid: Examples, model_config: ModelConfig, embedding: np.ndarray | None,
+                config: TrainConfig, workdir: Path, device: torch.device, progress: bool, label: str
+                ) -> tuple[MultiRMNet, int, float, int]:
+    """One network's training loop, resumable from ``workdir/checkpoint.pt``.
+
+    Returns the network at its best epoch (eval mode), that epoch (0-based), its
+    validation mean AUC and the number of fit examples.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    classes = model_config.classes
     torch.manual_seed(config.seed)
     model = MultiRMNet(model_config, None if embedding is None else torch.as_tensor(embedding))
     model.to(device)
-    fit_df, calib_df = split_calibration(train_df, config.calibration_fraction, config.seed)
     ex = build_examples(fit_df, classes, model_config.window, config.background_per_row, config.seed)
-    valid = build_examples(valid_df, classes, model_config.window, 0, config.seed)
-    valid = valid._replace(windows=_mask_context(valid.windows, valid.left, valid.right))
 
     pos_weight = torch.ones(len(classes))
     if config.class_balance:
@@ -344,11 +398,13 @@ def train_model(train_df: pd.DataFrame, valid_df: pd.DataFrame, model_config: Mo
     start_epoch, best_score, best_epoch, bad_epochs, best_state = 0, -np.inf, -1, 0, None
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
-        # epochs and patience may change on resume: a finished run can be extended.
-        same = {k_: v for k_, v in asdict(config).items() if k_ not in ("epochs", "patience")}
+        # epochs and patience may change on resume: a finished run can be extended; the number of
+        # members does not change how one member trains.
+        free = ("epochs", "patience", "members")
+        same = {k_: v for k_, v in asdict(config).items() if k_ not in free}
         # Options added since the checkpoint was written take their defaults (the run had no such option).
         old = {**asdict(TrainConfig()), **ckpt["train_config"]}
-        old = {k_: v for k_, v in old.items() if k_ not in ("epochs", "patience")}
+        old = {k_: v for k_, v in old.items() if k_ not in free}
         if old != same or ckpt["model_config"] != model_config.to_dict():
             raise InputError(f"{ckpt_path}: checkpoint was made with other options; use a new --workdir")
         model.load_state_dict(ckpt["model"])
@@ -369,7 +425,7 @@ def train_model(train_df: pd.DataFrame, valid_df: pd.DataFrame, model_config: Mo
         windows, cls, label = epoch_examples(ex, classes, config, epoch)
         model.train()
         total, n_batches = 0.0, 0
-        bar = tqdm(range(0, len(cls), config.batch_size), desc=f"epoch {epoch + 1}/{config.epochs}",
+        bar = tqdm(range(0, len(cls), config.batch_size), desc=f"{label}epoch {epoch + 1}/{config.epochs}",
                    disable=not progress, leave=False)
         for lo in bar:
             hi = lo + config.batch_size
@@ -403,7 +459,7 @@ def train_model(train_df: pd.DataFrame, valid_df: pd.DataFrame, model_config: Mo
                 w.writeheader()
             w.writerow(row)
         if progress:
-            tqdm.write(f"epoch {epoch + 1}: loss {row['train_loss']:.4f} valid mean AUC {score:.4f} "
+            tqdm.write(f"{label}epoch {epoch + 1}: loss {row['train_loss']:.4f} valid mean AUC {score:.4f} "
                        f"({row['seconds']} s)")
         _save_checkpoint(ckpt_path, {
             "epoch": epoch, "model": model.state_dict(), "loss": loss_fn.state_dict(),
@@ -414,10 +470,4 @@ def train_model(train_df: pd.DataFrame, valid_df: pd.DataFrame, model_config: Mo
 
     if best_state is not None:
         model.load_state_dict(best_state)
-    model.eval()
-    nulls, thresholds = calibrate(model, calib_df if len(calib_df) else fit_df, config, device)
-    provenance = {"train_config": asdict(config), "best_epoch": best_epoch + 1,
-                  "valid_mean_auc": best_score, "n_fit_rows": len(fit_df),
-                  "n_calibration_rows": len(calib_df), "n_examples": len(ex.cls),
-                  "sources": sorted(set(train_df["source"])) if "source" in train_df else []}
-    return Bundle(model=model.cpu(), null_scores=nulls, thresholds=thresholds, provenance=provenance)
+    return model.eval(), best_epoch, best_score, len(ex.cls)

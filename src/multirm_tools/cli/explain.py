@@ -66,8 +66,9 @@ outputs (in OUTDIR):
   Files appear only when the whole run succeeds.
 """
 
-#: Tensors a bundle needs for attention (and so for explanations and correlations).
-ATTENTION_TENSORS = ("model.att_proj.weight", "model.att_proj.bias", "model.att_query")
+#: Tensors a bundle needs for attention (and so for explanations and correlations), per network:
+#: ``model.<name>``, or ``model.members.0.<name>`` in an ensemble.
+ATTENTION_TENSORS = ("att_proj.weight", "att_proj.bias", "att_query")
 
 
 
@@ -177,7 +178,8 @@ def require_attention(path: str | Path | None, purpose: str) -> None:
         return
     if not any(k.startswith("model.") for k in keys):
         return
-    missing = [k for k in ATTENTION_TENSORS if k not in keys]
+    prefix = "model.members.0." if any(k.startswith("model.members.") for k in keys) else "model."
+    missing = [prefix + k for k in ATTENTION_TENSORS if prefix + k not in keys]
     if missing:
         raise BundleError(f"{path}: the model has no attention weights ({', '.join(missing)} "
                           f"missing); {purpose} needs a MultiRM attention model")

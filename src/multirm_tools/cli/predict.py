@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .. import __version__
 from ..bundle import default_bundle_path, load_bundle
@@ -93,7 +92,7 @@ def _progress(disable: bool):
 def _score_pass(args, bundle, classes, device, spool: Spool, hist: NullHistogram):
     """Pass 1: scan every record, spool (position, class) rows, count null exceedances."""
     model = bundle.model
-    tables = torch.stack(model.gate_tables()).to(device) if model.config.layers == 1 else None
+    tables = model.scan_tables()
     nulls = [bundle.null_scores[c] for c in classes]
     records = []  # (id, locus) per record
     n_positions = 0

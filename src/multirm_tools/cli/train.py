@@ -84,6 +84,9 @@ TRAIN_OPTIONS: list[tuple[str, Callable | type, str]] = [
     ("class_max_rows", class_counts, "per-class rows per epoch overriding --max-rows-per-class, "
                                      "as CLASS=N[,CLASS=N...] (e.g. m6A=40000,AtoI=3000)"),
     ("clip_norm", positive_float, "gradient norm clipping"),
+    ("members", positive_int, "networks to train (seeds SEED, SEED+1, ...) and ship as one ensemble "
+                              "whose probabilities are averaged; each costs one training run and "
+                              "slows prediction by one network"),
 ]
 COMPUTE_FIELDS = {"batch_size"}  # TrainConfig fields set from add_compute_options
 
