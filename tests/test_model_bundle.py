@@ -176,7 +176,7 @@ def test_ensemble_bundle_round_trip(tmp_path):
     assert all(torch.equal(one[k], first[k]) for k in one)
 
 
-@pytest.mark.parametrize("members", ["0", "true", "2.5"])
+@pytest.mark.parametrize("members", ["0", "true", "2.5", "3", "1000000000"])
 def test_ensemble_bundle_with_a_bad_member_count_is_refused(tmp_path, members):
     path = make_tiny_bundle(tmp_path / "ens.safetensors", members=2)
     from safetensors import safe_open

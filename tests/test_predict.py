@@ -275,3 +275,24 @@ def test_short_and_all_n_records(tmp_path, tiny_bundle):
     assert set(long.loc[long["edge"] == 0, "position"]) == set(range(HALF + 1, 40 - HALF + 1))
     rec = json.loads((outdir / "run.json").read_text())
     assert rec["counts"]["records"] == 4 and rec["counts"]["positions"] == 1 + 3 + 4 + 40
+
+
+def test_ensemble_scores_are_the_mean_of_its_networks(tmp_path, tiny_bundle_factory):
+    from multirm_tools.bundle import Bundle, load_bundle, save_bundle
+
+    ens_path = tiny_bundle_factory("ens.safetensors", members=2, seed=4)
+    ens = load_bundle(ens_path)
+    probs = []
+    for i, net in enumerate(ens.model.members):
+        path = tmp_path / f"member{i}.safetensors"
+        save_bundle(path, Bundle(net, ens.null_scores, ens.thresholds))
+        rc, outdir = run(tmp_path, "--alpha", 1, "--fdr", 1, model=path, out=f"m{i}")
+        assert rc == 0
+        probs.append(read_tsv(outdir / "predictions.tsv")["probability"].to_numpy())
+    rc, outdir = run(tmp_path, "--alpha", 1, "--fdr", 1, model=ens_path, out="ens")
+    assert rc == 0
+    got = read_tsv(outdir / "predictions.tsv")["probability"].to_numpy()
+    # predictions.tsv rounds probabilities; the mean of two rounded values is within one unit of it.
+    np.testing.assert_allclose(got, np.mean(probs, axis=0), atol=1.5e-6)
+    assert not np.allclose(probs[0], probs[1], atol=1e-3)  # the members do differ
+    assert json.loads((outdir / "run.json").read_text())["model"]["members"] == 2

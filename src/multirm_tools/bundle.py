@@ -146,6 +146,10 @@ def load_bundle(path: str | os.PathLike | None = None, device: str | torch.devic
         members = header.get("members", 1) if version >= 2 else 1
         if not isinstance(members, int) or isinstance(members, bool) or members < 1:
             raise ValueError(f"members must be a positive integer, got {members!r}")
+        # Checked before building anything: a crafted header must not make us allocate N networks.
+        held = len({k.split(".")[1] for k in state if k.startswith("members.")}) or 1
+        if members != held:
+            raise ValueError(f"the header says {members} network(s) but the file holds weights of {held}")
         model = (MultiRMNet(config) if members == 1
                  else EnsembleNet([MultiRMNet(config) for _ in range(members)], check=False))
         model.load_state_dict(state, strict=True)

@@ -209,7 +209,7 @@ def _write_pass(args, argv, outdir: Path, bundle, classes, spool: Spool, hist: N
             "version": __version__,
             "command_line": shlex.join([PROG, *(sys.argv[1:] if argv is None else argv)]),
             "input": str(args.input),
-            "model": {"path": bundle.path, "sha256": bundle.sha256,
+            "model": {"path": bundle.path, "sha256": bundle.sha256, "members": bundle.n_members,
                       "config": bundle.config.to_dict()},
             "classes": classes,
             "motif_filter": args.motif_filter,
