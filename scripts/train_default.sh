@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduce the bundled default model and its metrics from ../shared/data (not run by CI).
-# About 36 min on 2 CPU cores: embedding 2 min, training 33 min, evaluations (with the baseline) 1 min.
+# About 53 min on 2 CPU cores: embedding 2 min, training two networks 50 min, evaluations (with the baseline) 1 min.
 # Usage: bash scripts/train_default.sh [RUNDIR]   (default RUNDIR: runs/default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
