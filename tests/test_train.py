@@ -186,6 +186,15 @@ def test_ensemble_members_are_the_seeded_single_runs_averaged(tmp_path):
     assert not all(np.array_equal(ens.null_scores[c], one.null_scores[c]) for c in CLASSES)
 
 
+def test_ensemble_progress_lines_name_the_member(tmp_path, capsys):
+    train, valid = tables()
+    cfg = TrainConfig(epochs=2, batch_size=32, lr=1e-2, patience=10, background_per_row=1, members=2)
+    train_model(train, valid, ModelConfig(**SMALL), None, cfg, tmp_path / "p", progress=True)
+    out = capsys.readouterr()
+    lines = [ln for ln in (out.out + out.err).splitlines() if ": loss " in ln]
+    assert [ln.split(":")[0] for ln in lines] == [f"member {m}/2 epoch {e}" for m in (1, 2) for e in (1, 2)]
+
+
 def test_ensemble_resumes_a_killed_member(tmp_path, monkeypatch):
     whole = fit(tmp_path, "whole", epochs=2, members=2)
     real_save = train_mod._save_checkpoint

@@ -334,9 +334,9 @@ def train_model(train_df: pd.DataFrame, valid_df: pd.DataFrame, model_config: Mo
     for i in range(config.members):
         member_config = replace(config, seed=config.seed + i)
         member_dir = workdir if config.members == 1 else workdir / f"member{i + 1}"
-        label = "" if config.members == 1 else f"member {i + 1}/{config.members} "
+        prefix = "" if config.members == 1 else f"member {i + 1}/{config.members} "
         net, best_epoch, best_score, n_examples = _fit_member(
-            fit_df, valid, model_config, embedding, member_config, member_dir, device, progress, label)
+            fit_df, valid, model_config, embedding, member_config, member_dir, device, progress, prefix)
         nets.append(net)
         summaries.append({"seed": member_config.seed, "best_epoch": best_epoch + 1, "valid_mean_auc": best_score})
     if config.members == 1:
@@ -367,12 +367,13 @@ def _merge_logs(workdir: Path, members: int) -> None:
 
 
 def _fit_member(fit_df: pd.DataFrame, valid: Examples, model_config: ModelConfig, embedding: np.ndarray | None,
-                config: TrainConfig, workdir: Path, device: torch.device, progress: bool, label: str
+                config: TrainConfig, workdir: Path, device: torch.device, progress: bool, prefix: str
                 ) -> tuple[MultiRMNet, int, float, int]:
     """One network's training loop, resumable from ``workdir/checkpoint.pt``.
 
-    Returns the network at its best epoch (eval mode), that epoch (0-based), its
-    validation mean AUC and the number of fit examples.
+    ``prefix`` starts its progress lines (which member). Returns the network at its best
+    epoch (eval mode), that epoch (0-based), its validation mean AUC and the number of fit
+    examples.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     classes = model_config.classes
@@ -425,7 +426,7 @@ def _fit_member(fit_df: pd.DataFrame, valid: Examples, model_config: ModelConfig
         windows, cls, label = epoch_examples(ex, classes, config, epoch)
         model.train()
         total, n_batches = 0.0, 0
-        bar = tqdm(range(0, len(cls), config.batch_size), desc=f"{label}epoch {epoch + 1}/{config.epochs}",
+        bar = tqdm(range(0, len(cls), config.batch_size), desc=f"{prefix}epoch {epoch + 1}/{config.epochs}",
                    disable=not progress, leave=False)
         for lo in bar:
             hi = lo + config.batch_size
@@ -459,7 +460,7 @@ def _fit_member(fit_df: pd.DataFrame, valid: Examples, model_config: ModelConfig
                 w.writeheader()
             w.writerow(row)
         if progress:
-            tqdm.write(f"{label}epoch {epoch + 1}: loss {row['train_loss']:.4f} valid mean AUC {score:.4f} "
+            tqdm.write(f"{prefix}epoch {epoch + 1}: loss {row['train_loss']:.4f} valid mean AUC {score:.4f} "
                        f"({row['seconds']} s)")
         _save_checkpoint(ckpt_path, {
             "epoch": epoch, "model": model.state_dict(), "loss": loss_fn.state_dict(),
