@@ -151,9 +151,9 @@ def load_bundle(path: str | os.PathLike | None = None, device: str | torch.devic
         if members != held:
             raise ValueError(f"the header says {members} network(s) but the file holds weights of {held}")
         model = (MultiRMNet(config) if members == 1
-                 else EnsembleNet([MultiRMNet(config) for _ in range(members)], check=False))
+                 else EnsembleNet([MultiRMNet(config) for _ in range(members)]))
         model.load_state_dict(state, strict=True)
-        if members > 1:
+        if members > 1:  # the loaded weights, not the blank networks, must agree
             model.check_members()
         nulls = {}
         for cls in config.classes:

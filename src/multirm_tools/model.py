@@ -242,14 +242,13 @@ class EnsembleNet(nn.Module):
     the frozen embedding, so that attributions on embedded input mean one thing.
     """
 
-    def __init__(self, members: list[MultiRMNet], check: bool = True):
+    def __init__(self, members: list[MultiRMNet]):
         super().__init__()
         if len(members) < 2:
             raise ValueError("an ensemble needs at least 2 members")
         self.config = members[0].config
         self.members = nn.ModuleList(members)
-        if check:
-            self.check_members()
+        self.check_members()
 
     def check_members(self) -> None:
         """Raise ValueError unless all members share the configuration and the embedding."""
@@ -283,11 +282,11 @@ class EnsembleNet(nn.Module):
 
     @torch.no_grad()
     def scan_logits(self, tokens: torch.Tensor, tables: torch.Tensor | None = None) -> torch.Tensor:
+        """Each member's ``scan_logits`` (which falls back to ``forward`` where it must), averaged."""
         if tables is None:
             tables = self.scan_tables()
-        if tables is None or self.training:
-            return self.forward(tokens)
-        return mean_probability_logit(torch.stack([m.scan_logits(tokens, t) for m, t in zip(self.members, tables)]))
+        per_member = [None] * len(self.members) if tables is None else tables
+        return mean_probability_logit(torch.stack([m.scan_logits(tokens, t) for m, t in zip(self.members, per_member)]))
 
 
 #: Either kind of network: what scoring, scanning, explaining and calibrating take.
