@@ -99,6 +99,52 @@ def test_background_negatives_sit_on_the_class_base_away_from_the_site():
     assert np.all(bg == 0)
 
 
+def test_cross_negatives_are_other_classes_sites_on_the_same_base():
+    df = make_sites(("m6A", "m1A", "AtoI", "Psi"), n_per_class=10, length=61, seed=4)
+    df = df[~((df["modification"] == "AtoI") & (df["label"] == 1) & (df.index % 2 == 0))]  # 5 AtoI sites
+    classes = ("m6A", "m1A", "AtoI", "Psi")
+    plain = build_examples(df, classes, 21, background_per_row=0, seed=0)
+    ex = build_examples(df, classes, 21, background_per_row=0, seed=0, cross_negatives=1.5)
+    extra = slice(len(plain.cls), None)
+    cls, label, wins = ex.cls[extra], ex.label[extra], ex.windows[extra]
+    assert np.all(label == 0)
+    # round(1.5 x own sites), at most the other A classes' sites; Psi has no other U class.
+    assert [int((cls == i).sum()) for i in range(4)] == [15, 15, 8, 0]
+    sites = {c: {plain.windows[j].tobytes() for j in np.flatnonzero((plain.cls == i) & (plain.label == 1))}
+             for i, c in enumerate(classes)}
+    for w, c in zip(wins, cls):
+        donor = [d for d in classes if w.tobytes() in sites[d]]
+        assert donor and classes[c] not in donor and all(d != "Psi" for d in donor)
+    again = build_examples(df, classes, 21, background_per_row=0, seed=0, cross_negatives=1.5)
+    np.testing.assert_array_equal(again.windows, ex.windows)
+
+
+def test_cross_negatives_teach_a_class_apart_from_a_lookalike(tmp_path):
+    """m1A sites here carry m6A's motif plus a mark of their own: without cross negatives the m6A
+    head takes them for m6A sites; with them it learns that the mark means "not m6A"."""
+    classes = ("m6A", "m1A")
+
+    def lookalike(seed, prefix):
+        df = make_sites(classes, n_per_class=100, length=41, seed=seed, id_prefix=prefix)
+        m1a = (df["modification"] == "m1A") & (df["label"] == 1)
+        df.loc[m1a, "sequence"] = [s[:18] + "GGACT" + "CCCC" + s[27:] for s in df.loc[m1a, "sequence"]]
+        return df
+
+    train, valid = lookalike(1, ""), lookalike(2, "v")
+    small = dict(SMALL, classes=classes, hidden=16, attention_dim=16, head_hidden=16)
+    windows = centre_windows([encode(s) for s in valid["sequence"]], valid["site"].to_numpy(), 21)
+    m6a, m1a = (((valid["modification"] == c) & (valid["label"] == 1)).to_numpy() for c in classes)
+    mean_m6a_score = {}
+    for r in (0.0, 1.0):
+        cfg = TrainConfig(epochs=8, batch_size=32, lr=5e-3, patience=10, background_per_row=0, cross_negatives=r)
+        b = train_model(train, valid, ModelConfig(**small), None, cfg, tmp_path / str(r), progress=False)
+        s = score_windows(b.model, windows)[:, 0]
+        mean_m6a_score[r] = (s[m6a].mean(), s[m1a].mean())
+    (site_0, lookalike_0), (site_1, lookalike_1) = mean_m6a_score[0.0], mean_m6a_score[1.0]
+    assert site_0 > 0.8 and lookalike_0 > 0.5, mean_m6a_score
+    assert site_1 > 0.8 and lookalike_1 < 0.2, mean_m6a_score
+
+
 def test_same_seed_same_model_other_seed_differs(tmp_path):
     a = fit(tmp_path, "a", epochs=2)
     b = fit(tmp_path, "b", epochs=2)

@@ -10,7 +10,8 @@ Data handling decided here:
 
 - extra negatives: other positions with the class's base inside each training
   window (far enough from the site), as the paper sampled background from the
-  same transcripts;
+  same transcripts; optionally also other classes' sites on the same base
+  (an m1A site is not an m6A site);
 - context matching: each example's window is N-masked to the visible context of
   a random positive of its class, so that tables with short windows (41 nt) or
   off-centre background cannot be told apart by where the Ns are;
@@ -62,6 +63,9 @@ class TrainConfig:
     class_balance: bool = False  # weight positives and negatives of a class equally
     focal_gamma: float = 0.0  # 0 = plain cross-entropy
     background_per_row: int = 2  # extra negatives sampled inside each training window
+    # Other classes' sites on the same base as negatives, this many per site of the class: AUCm ranks
+    # a class's sites above every other row, and other modifications' sites are the hardest of them.
+    cross_negatives: float = 0.0
     edge_mask_prob: float = 0.3  # chance an example's edges are further N-masked (scan edges)
     calibration_fraction: float = 0.1
     max_null: int = 20000
@@ -99,11 +103,13 @@ def split_calibration(df: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.
 
 
 def build_examples(df: pd.DataFrame, classes: tuple[str, ...], window: int, background_per_row: int,
-                   seed: int) -> Examples:
+                   seed: int, cross_negatives: float = 0.0) -> Examples:
     """Centre windows of every row, plus ``background_per_row`` same-base negatives per row.
 
     A background position lies more than ``window // 2`` nt from the row's site,
     so its window never contains the site, and its full window fits in the sequence.
+    With ``cross_negatives`` r > 0, each class also gets ``round(r * its sites)`` (at most
+    all) sites of the other classes on the same base, drawn at random, as negatives.
     """
     half = window // 2
     cls_index = {c: i for i, c in enumerate(classes)}
@@ -137,6 +143,22 @@ def build_examples(df: pd.DataFrame, classes: tuple[str, ...], window: int, back
             classes_out.append(np.array(b_cls))
             lefts.append(np.full(len(b_sites), half))
             rights.append(np.full(len(b_sites), half))
+    if cross_negatives > 0:
+        rng = np.random.default_rng([seed, 5])
+        label = df["label"].to_numpy()
+        base = np.array([BY_NAME[c].base for c in classes])
+        for c in range(len(classes)):
+            n_sites = int(((cls == c) & (label == 1)).sum())
+            pool = np.flatnonzero((label == 1) & (cls != c) & (base[cls] == base[c]))
+            n = min(len(pool), int(round(cross_negatives * n_sites)))
+            if n == 0:
+                continue
+            donors = np.sort(rng.choice(pool, n, replace=False))
+            wins.append(wins[0][donors])
+            labels.append(np.zeros(n, np.float32))
+            classes_out.append(np.full(n, c))
+            lefts.append(lefts[0][donors])
+            rights.append(rights[0][donors])
     return Examples(np.concatenate(wins), np.concatenate(classes_out).astype(np.int64),
                     np.concatenate(labels), np.concatenate(lefts), np.concatenate(rights))
 
@@ -380,7 +402,8 @@ def _fit_member(fit_df: pd.DataFrame, valid: Examples, model_config: ModelConfig
     torch.manual_seed(config.seed)
     model = MultiRMNet(model_config, None if embedding is None else torch.as_tensor(embedding))
     model.to(device)
-    ex = build_examples(fit_df, classes, model_config.window, config.background_per_row, config.seed)
+    ex = build_examples(fit_df, classes, model_config.window, config.background_per_row, config.seed,
+                        config.cross_negatives)
 
     pos_weight = torch.ones(len(classes))
     if config.class_balance:

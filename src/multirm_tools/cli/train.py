@@ -75,6 +75,8 @@ TRAIN_OPTIONS: list[tuple[str, Callable | type, str]] = [
     ("focal_gamma", nonneg_float, "focal loss gamma (0 = plain cross-entropy)"),
     ("background_per_row", nonneg_int, "extra negatives per training row: other positions with the "
                                        "class's base inside its window"),
+    ("cross_negatives", nonneg_float, "other classes' sites on the same base used as a class's "
+                                      "negatives, per site of the class (0 = none)"),
     ("edge_mask_prob", probability, "augmentation: chance that a window's edges are N-masked"),
     ("calibration_fraction", probability, "share of training rows held out for the null scores "
                                           "and thresholds"),
