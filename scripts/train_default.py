@@ -89,8 +89,8 @@ def main(argv=None) -> int:
                    help="per-class rows per epoch: m6A's 130k in-distribution rows keep teaching for many epochs; "
                         "A-to-I's rows from other studies are overfitted within one or two")
     p.add_argument("--background-per-row", type=int, default=1)
-    # 0: one per site (runs/xneg) raised validation AUCm 0.9597 -> 0.976 but cost 0.005 of AUCb and
-    # 12 min of training (model card, "Training data").
+    # 0: 1 per site raised validation AUCm 0.9597 -> 0.976 but cost 0.005 of AUCb and 10 min of
+    # training; 0.3 gave 0.972 and AUCb 0.8999 (model card, "Training data").
     p.add_argument("--cross-negatives", type=float, default=0.0,
                    help="other classes' same-base sites as negatives, per site of the class")
     p.add_argument("--lr", type=float, default=2e-3)
