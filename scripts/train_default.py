@@ -89,8 +89,8 @@ def main(argv=None) -> int:
                    help="per-class rows per epoch: m6A's 130k in-distribution rows keep teaching for many epochs; "
                         "A-to-I's rows from other studies are overfitted within one or two")
     p.add_argument("--background-per-row", type=int, default=1)
-    # 0: 1 per site raised validation AUCm 0.9597 -> 0.976 but cost 0.005 of AUCb and 10 min of
-    # training; 0.3 gave 0.972 and AUCb 0.8999 (model card, "Training data").
+    # Off by default: 1 per site raised validation AUCm 0.9597 -> 0.976 but cost 0.005 of AUCb and
+    # 10 min of training; 0.3 gave 0.972 and AUCb 0.8999 (model card, "Training data").
     p.add_argument("--cross-negatives", type=float, default=0.0,
                    help="other classes' same-base sites as negatives, per site of the class")
     p.add_argument("--lr", type=float, default=2e-3)
@@ -110,8 +110,8 @@ def main(argv=None) -> int:
         write_sites(train, a.dump_train)
     tc = TrainConfig(epochs=a.epochs, patience=a.patience, max_rows_per_class=a.max_rows_per_class,
                      class_max_rows=class_counts(a.class_max_rows),
-                     background_per_row=a.background_per_row, cross_negatives=a.cross_negatives, lr=a.lr, ohem_keep=a.ohem_keep, seed=a.seed,
-                     members=a.members)
+                     background_per_row=a.background_per_row, cross_negatives=a.cross_negatives, lr=a.lr,
+                     ohem_keep=a.ohem_keep, seed=a.seed, members=a.members)
     if a.dump_heldout:
         # The same split train_model makes: an estimate on data that neither fitted nor selected the model.
         write_sites(split_calibration(train, tc.calibration_fraction, tc.seed)[1], a.dump_heldout)

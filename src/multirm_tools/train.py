@@ -122,9 +122,9 @@ def build_examples(df: pd.DataFrame, classes: tuple[str, ...], window: int, back
     classes_out = [cls]
     lefts = [np.minimum(sites, half)]
     rights = [np.minimum(lengths - 1 - sites, half)]
+    base_code = np.array([encode(BY_NAME[c].base)[0] for c in classes])
     if background_per_row > 0:
         rng = np.random.default_rng([seed, 2])
-        base_code = np.array([encode(BY_NAME[c].base)[0] for c in classes])
         b_codes, b_sites, b_cls = [], [], []
         for i, (c, site) in enumerate(zip(codes, sites)):
             if len(c) < 2 * window:
@@ -145,11 +145,10 @@ def build_examples(df: pd.DataFrame, classes: tuple[str, ...], window: int, back
             rights.append(np.full(len(b_sites), half))
     if cross_negatives > 0:
         rng = np.random.default_rng([seed, 5])
-        label = df["label"].to_numpy()
-        base = np.array([BY_NAME[c].base for c in classes])
+        is_site = labels[0] == 1
         for c in range(len(classes)):
-            n_sites = int(((cls == c) & (label == 1)).sum())
-            pool = np.flatnonzero((label == 1) & (cls != c) & (base[cls] == base[c]))
+            n_sites = int((is_site & (cls == c)).sum())
+            pool = np.flatnonzero(is_site & (cls != c) & (base_code[cls] == base_code[c]))
             n = min(len(pool), int(round(cross_negatives * n_sites)))
             if n == 0:
                 continue
