@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 
 from multirm_tools.bundle import save_bundle
-from multirm_tools.cli.train import class_counts
+from multirm_tools.cli.train import class_counts, class_rates
 from multirm_tools.model import ModelConfig
 from multirm_tools.sites import read_sites, write_sites
 from multirm_tools.train import TrainConfig, split_calibration, train_model
@@ -93,6 +93,8 @@ def main(argv=None) -> int:
     # 10 min of training; 0.3 gave 0.972 and AUCb 0.8999 (model card, "Training data").
     p.add_argument("--cross-negatives", type=float, default=0.0,
                    help="other classes' same-base sites as negatives, per site of the class")
+    p.add_argument("--class-cross-negatives", default="",
+                   help="per-class --cross-negatives, as CLASS=R[,CLASS=R...]")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--ohem-keep", type=float, default=0.7)
     p.add_argument("--seed", type=int, default=0)
@@ -110,7 +112,8 @@ def main(argv=None) -> int:
         write_sites(train, a.dump_train)
     tc = TrainConfig(epochs=a.epochs, patience=a.patience, max_rows_per_class=a.max_rows_per_class,
                      class_max_rows=class_counts(a.class_max_rows),
-                     background_per_row=a.background_per_row, cross_negatives=a.cross_negatives, lr=a.lr,
+                     background_per_row=a.background_per_row, cross_negatives=a.cross_negatives,
+                     class_cross_negatives=class_rates(a.class_cross_negatives), lr=a.lr,
                      ohem_keep=a.ohem_keep, seed=a.seed, members=a.members)
     if a.dump_heldout:
         # The same split train_model makes: an estimate on data that neither fitted nor selected the model.

@@ -9,6 +9,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from multirm_tools import train as train_mod
+from multirm_tools.errors import InputError
 from multirm_tools.inference import score_windows
 from multirm_tools.kmers import centre_windows, encode
 from multirm_tools.model import EnsembleNet, ModelConfig
@@ -117,6 +118,27 @@ def test_cross_negatives_are_other_classes_sites_on_the_same_base():
         assert donor and classes[c] not in donor and all(d != "Psi" for d in donor)
     again = build_examples(df, classes, 21, background_per_row=0, seed=0, cross_negatives=1.5)
     np.testing.assert_array_equal(again.windows, ex.windows)
+
+
+def test_class_cross_negatives_override_the_rate_per_class():
+    df = make_sites(("m6A", "m1A", "AtoI"), n_per_class=10, length=61, seed=4)
+    classes = ("m6A", "m1A", "AtoI")
+    plain = build_examples(df, classes, 21, background_per_row=0, seed=0)
+    counts = {}
+    for rate, per_class in ((0.0, {"m6A": 0.5}), (1.0, {"m1A": 0.0, "AtoI": 0.2})):
+        ex = build_examples(df, classes, 21, background_per_row=0, seed=0, cross_negatives=rate,
+                            class_cross_negatives=per_class)
+        extra = ex.cls[len(plain.cls):]
+        counts[rate] = [int((extra == i).sum()) for i in range(3)]
+    # 10 sites per class: m6A alone gets 5; then m6A keeps the global 1 per site, m1A none, AtoI 2.
+    assert counts == {0.0: [5, 0, 0], 1.0: [10, 0, 2]}
+
+
+def test_class_cross_negatives_must_name_model_classes(tmp_path):
+    df = make_sites(("m6A", "m1A"), n_per_class=10, length=41, seed=4)
+    cfg = TrainConfig(epochs=1, class_cross_negatives={"Psi": 1.0})
+    with pytest.raises(InputError, match="class_cross_negatives.*Psi"):
+        train_model(df, df, ModelConfig(**dict(SMALL, classes=("m6A", "m1A"))), None, cfg, tmp_path, progress=False)
 
 
 def test_cross_negatives_teach_a_class_apart_from_a_lookalike(tmp_path):

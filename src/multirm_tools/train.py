@@ -66,6 +66,9 @@ class TrainConfig:
     # Other classes' sites on the same base as negatives, this many per site of the class: AUCm ranks
     # a class's sites above every other row, and other modifications' sites are the hardest of them.
     cross_negatives: float = 0.0
+    # Per-class overrides of cross_negatives: they cost a class's own AUCb a little (Psi's, m5C's),
+    # so a class can have them where other modifications' sites are its real confusion (m6A's).
+    class_cross_negatives: dict[str, float] = field(default_factory=dict)
     edge_mask_prob: float = 0.3  # chance an example's edges are further N-masked (scan edges)
     calibration_fraction: float = 0.1
     max_null: int = 20000
@@ -103,13 +106,15 @@ def split_calibration(df: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.
 
 
 def build_examples(df: pd.DataFrame, classes: tuple[str, ...], window: int, background_per_row: int,
-                   seed: int, cross_negatives: float = 0.0) -> Examples:
+                   seed: int, cross_negatives: float = 0.0,
+                   class_cross_negatives: dict[str, float] | None = None) -> Examples:
     """Centre windows of every row, plus ``background_per_row`` same-base negatives per row.
 
     A background position lies more than ``window // 2`` nt from the row's site,
     so its window never contains the site, and its full window fits in the sequence.
     With ``cross_negatives`` r > 0, each class also gets ``round(r * its sites)`` (at most
-    all) sites of the other classes on the same base, drawn at random, as negatives.
+    all) sites of the other classes on the same base, drawn at random, as negatives;
+    ``class_cross_negatives`` sets r per class name instead.
     """
     half = window // 2
     cls_index = {c: i for i, c in enumerate(classes)}
@@ -143,13 +148,14 @@ def build_examples(df: pd.DataFrame, classes: tuple[str, ...], window: int, back
             classes_out.append(np.array(b_cls))
             lefts.append(np.full(len(b_sites), half))
             rights.append(np.full(len(b_sites), half))
-    if cross_negatives > 0:
+    rates = [(class_cross_negatives or {}).get(name, cross_negatives) for name in classes]
+    if any(r > 0 for r in rates):
         rng = np.random.default_rng([seed, 5])
         is_site = labels[0] == 1
-        for c in range(len(classes)):
+        for c, rate in enumerate(rates):
             n_sites = int((is_site & (cls == c)).sum())
             pool = np.flatnonzero(is_site & (cls != c) & (base_code[cls] == base_code[c]))
-            n = min(len(pool), int(round(cross_negatives * n_sites)))
+            n = min(len(pool), int(round(rate * n_sites)))
             if n == 0:
                 continue
             donors = np.sort(rng.choice(pool, n, replace=False))
@@ -339,9 +345,11 @@ def train_model(train_df: pd.DataFrame, valid_df: pd.DataFrame, model_config: Mo
         unknown = sorted(set(df["modification"]) - set(classes))
         if unknown:
             raise InputError(f"{name} table has classes the model does not predict: {unknown}")
-    unknown = sorted(set(config.class_max_rows) - set(classes))
-    if unknown:
-        raise InputError(f"class_max_rows (--class-max-rows) names class(es) the model does not predict: {unknown}")
+    for option in ("class_max_rows", "class_cross_negatives"):
+        unknown = sorted(set(getattr(config, option)) - set(classes))
+        if unknown:
+            raise InputError(f"{option} (--{option.replace('_', '-')}) names class(es) the model does not "
+                             f"predict: {unknown}")
     absent = [c for c in classes if not (train_df["modification"] == c).any()]
     if absent:
         raise InputError(f"no training rows for class(es) {absent}; restrict the classes or add data")
@@ -402,7 +410,7 @@ def _fit_member(fit_df: pd.DataFrame, valid: Examples, model_config: ModelConfig
     model = MultiRMNet(model_config, None if embedding is None else torch.as_tensor(embedding))
     model.to(device)
     ex = build_examples(fit_df, classes, model_config.window, config.background_per_row, config.seed,
-                        config.cross_negatives)
+                        config.cross_negatives, config.class_cross_negatives)
 
     pos_weight = torch.ones(len(classes))
     if config.class_balance:

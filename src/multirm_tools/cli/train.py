@@ -43,23 +43,28 @@ def _odd_window(text: str) -> int:
     return value
 
 
-def class_counts(text: str) -> dict[str, int]:
-    """``CLASS=N[,CLASS=N...]`` -> {registry class name: N >= 1}; empty text -> {}."""
-    out: dict[str, int] = {}
-    for item in filter(None, (t.strip() for t in text.split(","))):
-        name, sep, count = item.partition("=")
-        if not sep:
-            raise argparse.ArgumentTypeError(f"{item!r} is not CLASS=N")
-        try:
-            cls = canonical_name(name)
-        except UsageError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-        out[cls] = positive_int(count.strip())
-    return out
+def _class_map(parse_value: Callable[[str], float], what: str) -> Callable[[str], dict]:
+    """Parser of ``CLASS=VALUE[,CLASS=VALUE...]`` -> {registry class name: value}; empty text -> {}."""
+    def parse(text: str) -> dict:
+        out = {}
+        for item in filter(None, (t.strip() for t in text.split(","))):
+            name, sep, value = item.partition("=")
+            if not sep:
+                raise argparse.ArgumentTypeError(f"{item!r} is not CLASS={what}")
+            try:
+                cls = canonical_name(name)
+            except UsageError as exc:
+                raise argparse.ArgumentTypeError(str(exc)) from None
+            out[cls] = parse_value(value.strip())
+        return out
+    parse.__name__ = f"CLASS={what} list"
+    return parse
 
 
 positive_float = _number(float, 0.0, lo_open=True)
 nonneg_float = _number(float, 0.0)
+class_counts = _class_map(positive_int, "N")  # {class: N >= 1}
+class_rates = _class_map(nonneg_float, "R")  # {class: R >= 0}
 
 # (TrainConfig field, parser (bool = on/off flag), help); --batch-size comes from the compute group.
 TRAIN_OPTIONS: list[tuple[str, Callable | type, str]] = [
@@ -77,6 +82,8 @@ TRAIN_OPTIONS: list[tuple[str, Callable | type, str]] = [
                                        "class's base inside its window"),
     ("cross_negatives", nonneg_float, "other classes' sites on the same base used as a class's "
                                       "negatives, per site of the class (0 = none)"),
+    ("class_cross_negatives", class_rates, "per-class --cross-negatives overriding it, as "
+                                           "CLASS=R[,CLASS=R...] (e.g. m6A=0.3)"),
     ("edge_mask_prob", probability, "augmentation: chance that a window's edges are N-masked"),
     ("calibration_fraction", probability, "share of training rows held out for the null scores "
                                           "and thresholds"),
