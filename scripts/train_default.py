@@ -98,6 +98,8 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--ohem-keep", type=float, default=0.7)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
+                   help="arithmetic of the training passes (bf16: faster on CPUs with AVX-512 BF16 or AMX)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--dump-train", default=None,
                    help="also write the assembled training table here (for the baseline's evaluation)")
@@ -114,7 +116,8 @@ def main(argv=None) -> int:
                      class_max_rows=class_counts(a.class_max_rows),
                      background_per_row=a.background_per_row, cross_negatives=a.cross_negatives,
                      class_cross_negatives=class_rates(a.class_cross_negatives), lr=a.lr,
-                     ohem_keep=a.ohem_keep, seed=a.seed, members=a.members)
+                     ohem_keep=a.ohem_keep, seed=a.seed, members=a.members,
+                     precision=a.precision)
     if a.dump_heldout:
         # The same split train_model makes: an estimate on data that neither fitted nor selected the model.
         write_sites(split_calibration(train, tc.calibration_fraction, tc.seed)[1], a.dump_heldout)

