@@ -200,10 +200,11 @@ def test_resume_after_kill_continues_the_same_run(tmp_path, monkeypatch):
     assert all(torch.equal(sw[k], sr[k]) for k in sw)
 
 
-def test_resume_refuses_other_options(tmp_path):
+@pytest.mark.parametrize("other", [{"ohem_keep": 0.5}, {"precision": "bf16"}])
+def test_resume_refuses_other_options(tmp_path, other):
     fit(tmp_path, "w", epochs=1)
     with pytest.raises(Exception, match="other options"):
-        fit(tmp_path, "w", epochs=1, ohem_keep=0.5)
+        fit(tmp_path, "w", epochs=1, **other)
 
 
 def test_resume_from_a_checkpoint_older_than_an_option(tmp_path):
