@@ -200,6 +200,20 @@ def test_resume_after_kill_continues_the_same_run(tmp_path, monkeypatch):
     assert all(torch.equal(sw[k], sr[k]) for k in sw)
 
 
+def test_finished_run_extended_with_more_epochs_equals_the_longer_run(tmp_path):
+    whole = fit(tmp_path, "whole", epochs=4)
+    fit(tmp_path, "short", epochs=2)  # finished: its bundle is the best of 2 epochs
+    extended = fit(tmp_path, "short", epochs=4)  # same workdir, --epochs raised
+    assert pd.read_csv(tmp_path / "short" / "log.tsv", sep="\t")["epoch"].tolist() == [1, 2, 3, 4]
+    # Epoch 4's weights (the checkpoint's, not the best epoch's) and every epoch's score agree.
+    lw, le = (torch.load(tmp_path / n / "checkpoint.pt", weights_only=True)["model"] for n in ("whole", "short"))
+    assert all(torch.equal(lw[k], le[k]) for k in lw)
+    logs = [pd.read_csv(tmp_path / n / "log.tsv", sep="\t")["valid_mean_auc"] for n in ("whole", "short")]
+    pd.testing.assert_series_equal(*logs)
+    sw, se = whole.model.state_dict(), extended.model.state_dict()
+    assert all(torch.equal(sw[k], se[k]) for k in sw)
+
+
 @pytest.mark.parametrize("other", [{"ohem_keep": 0.5}, {"precision": "bf16"}])
 def test_resume_refuses_other_options(tmp_path, other):
     fit(tmp_path, "w", epochs=1)

@@ -143,8 +143,9 @@ def parse_arguments() -> argparse.ArgumentParser:
                     help="3-mer word2vec text file (from multirm-embed), or 'onehot'")
     io.add_argument("--out", required=True, metavar="MODEL.safetensors", help="model bundle to write")
     io.add_argument("--workdir", default=None, metavar="DIR",
-                    help="checkpoint and per-epoch log.tsv; rerunning with it resumes; "
-                         "if not given, OUT.work beside the bundle")
+                    help="checkpoint and per-epoch log.tsv; rerunning with it resumes, and a finished run "
+                         "rerun with a larger --epochs or --patience trains on; if not given, OUT.work "
+                         "beside the bundle")
     io.add_argument("--classes", nargs="+", default=None, metavar="CLASS",
                     help="classes to train, if not every class of the training tables; rows of "
                          "other classes are dropped")
