@@ -11,7 +11,7 @@ positions/s and < 2 GB RSS at 1 Mb and at 10 Mb.
     python benchmarks/bench_predict.py                 # 1 Mb
     python benchmarks/bench_predict.py --megabases 10  # 10 Mb
     python benchmarks/bench_predict.py --profile       # cProfile top functions
-    python benchmarks/bench_predict.py --members 2     # two networks, as the bundled ensemble
+    python benchmarks/bench_predict.py --members 3     # three networks, as the bundled ensemble
 
 On a machine shared with other jobs, OpenMP's default busy-waiting makes two
 PyTorch threads far slower than one (measured: 336 vs 3,507 windows/s at load

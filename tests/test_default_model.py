@@ -46,4 +46,6 @@ def test_default_model_still_separates_the_validation_split(tmp_path):
     assert evaluate.main(["--sites", str(VALID), "--out", str(tmp_path), "--threads", "1"]) == 0
     metrics = pd.read_csv(tmp_path / "metrics.tsv", sep="\t").set_index("modification")
     assert metrics.loc["mean", "AUCb"] >= 0.85
-    assert metrics.loc["mean", "AUCm"] >= 0.93
+    assert metrics.loc["mean", "AUCm"] >= 0.96  # the target, which the model was chosen to meet
+    # Why it has m6A cross negatives: m6A sites rank above every other row, other A sites included.
+    assert metrics.loc["m6A", "AUCm"] >= 0.95
