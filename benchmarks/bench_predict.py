@@ -11,7 +11,8 @@ positions/s and < 2 GB RSS at 1 Mb and at 10 Mb.
     python benchmarks/bench_predict.py                 # 1 Mb
     python benchmarks/bench_predict.py --megabases 10  # 10 Mb
     python benchmarks/bench_predict.py --profile       # cProfile top functions
-    python benchmarks/bench_predict.py --members 3     # three networks, as the bundled ensemble
+    python benchmarks/bench_predict.py --members 3 --specialists m6A
+                                                       # the bundled ensemble's layout
 
 On a machine shared with other jobs, OpenMP's default busy-waiting makes two
 PyTorch threads far slower than one (measured: 336 vs 3,507 windows/s at load
@@ -29,6 +30,7 @@ import resource
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -59,15 +61,17 @@ def make_fasta(path: Path, megabases: float, record_len: int, seed: int = 0) -> 
 
 
 def make_bundle(path: Path, window: int, hidden: int, embedding_dim: int, attention_dim: int,
-                head_hidden: int, seed: int = 0, members: int = 1) -> None:
+                head_hidden: int, seed: int = 0, members: int = 1, specialists: tuple[str, ...] = ()) -> None:
     torch.manual_seed(seed)
     cfg = ModelConfig(window=window, hidden=hidden, embedding="word2vec", embedding_dim=embedding_dim,
                       attention_dim=attention_dim, head_hidden=head_hidden)
     emb = torch.randn(cfg.vocab_size, embedding_dim) * 0.1
     emb[0] = 0.0
     model = MultiRMNet(cfg, emb).eval()
-    if members > 1:  # the same cost per network as trained members
-        model = EnsembleNet([model] + [MultiRMNet(cfg, emb) for _ in range(members - 1)]).eval()
+    if members > 1 or specialists:  # the same cost per network as trained members
+        nets = [model] + [MultiRMNet(cfg, emb) for _ in range(members - 1)]
+        nets += [MultiRMNet(replace(cfg, classes=(c,)), emb) for c in specialists]
+        model = EnsembleNet(nets, classes=cfg.classes).eval()
     rng = np.random.default_rng(seed)
     nulls = {c: rng.uniform(size=1000) for c in cfg.classes}
     save_bundle(path, Bundle(model=model, null_scores=nulls, provenance={"source": "benchmark"}))
@@ -85,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--attention-dim", type=int, default=64)
     ap.add_argument("--head-hidden", type=int, default=32)
     ap.add_argument("--members", type=int, default=1, help="networks in the bundle (an ensemble if > 1)")
+    ap.add_argument("--specialists", default="", help="classes with a network of their own as well, e.g. m6A")
     ap.add_argument("--bedgraph", action="store_true", help="also write bedGraph tracks")
     ap.add_argument("--profile", action="store_true", help="print the top cProfile entries")
     ap.add_argument("--keep", metavar="DIR", help="work in DIR and keep the files")
@@ -97,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         positions = make_fasta(fasta, args.megabases, args.record_length)
         make_bundle(bundle, args.window, args.hidden, args.embedding_dim, args.attention_dim,
-                    args.head_hidden, members=args.members)
+                    args.head_hidden, members=args.members,
+                    specialists=tuple(c for c in args.specialists.split(",") if c))
         print(f"setup: {positions:,} positions in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         cli = [str(fasta), "-o", str(out), "--model", str(bundle), "--threads", str(args.threads),
                "--batch-size", str(args.batch_size), "--device", "cpu"]

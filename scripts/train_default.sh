@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduce the bundled default model and its metrics from ../shared/data (not run by CI).
-# About 56 min on 2 CPU cores with AVX-512 BF16: embedding 2 min, training three networks in bf16 53 min, evaluations (with the baseline) 1 min.
+# About 52 min on 2 CPU cores with AVX-512 BF16: embedding 2 min, training three shared networks and an m6A network in bf16 49 min, evaluations (with the baseline) 1 min.
 # Usage: bash scripts/train_default.sh [RUNDIR]   (default RUNDIR: runs/default)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pathlib import Path
 from typing import Callable
 
@@ -10,6 +12,7 @@ import pytest
 import torch
 
 from multirm_tools.bundle import Bundle, save_bundle
+from multirm_tools.constants import CLASS_NAMES
 from multirm_tools.inference import score_windows
 from multirm_tools.model import EnsembleNet, ModelConfig, MultiRMNet
 
@@ -18,7 +21,8 @@ TINY_CONFIG = dict(window=21, hidden=8, embedding="onehot", embedding_dim=64, at
 
 
 def make_tiny_bundle(path: str | Path, seed: int = 0, null: str | np.ndarray = "model",
-                     null_size: int = 200, members: int = 1, **config) -> Path:
+                     null_size: int = 200, members: int = 1, specialists: tuple[str, ...] = (),
+                     **config) -> Path:
     """Build and save a small random ``MultiRMNet`` bundle.
 
     Parameters
@@ -29,14 +33,21 @@ def make_tiny_bundle(path: str | Path, seed: int = 0, null: str | np.ndarray = "
         p-values of random sequence are roughly uniform), "uniform" (U(0, 1)
         draws), or an array used for every class.
     members: networks; 2 or more make an ``EnsembleNet``. Default is 1.
+    specialists: classes that get a network of their own (an ``EnsembleNet`` member
+        predicting that class alone), after the ``members``; with ``classes`` in
+        ``config`` leaving them out, the default model's layout.
     config: overrides of ``TINY_CONFIG``.
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     cfg = ModelConfig(**{**TINY_CONFIG, **config})
     model = MultiRMNet(cfg).eval()
-    if members > 1:
-        model = EnsembleNet([model] + [MultiRMNet(cfg) for _ in range(members - 1)]).eval()
+    if members > 1 or specialists:
+        nets = [model] + [MultiRMNet(cfg) for _ in range(members - 1)]
+        nets += [MultiRMNet(replace(cfg, classes=(c,)), model.embedding.weight) for c in specialists]
+        classes = tuple(c for c in CLASS_NAMES if c in cfg.classes or c in specialists)
+        model = EnsembleNet(nets, classes=classes).eval()
+        cfg = model.config
     if isinstance(null, str) and null == "model":
         windows = rng.integers(0, 4, size=(null_size, cfg.window), dtype=np.uint8)
         scores = score_windows(model, windows)

@@ -74,6 +74,24 @@ def test_ensemble_joins_each_class_queries_across_members(tmp_path, tiny_bundle_
         assert p == pytest.approx(ref.pvalue, rel=1e-4, abs=1e-12)
 
 
+def test_a_specialist_network_is_left_out_of_the_correlations(tmp_path, tiny_bundle_factory, capsys):
+    from multirm_tools.constants import CLASS_NAMES
+    path = tiny_bundle_factory("spec.safetensors", members=2, specialists=("m6A",),
+                               classes=tuple(c for c in CLASS_NAMES if c != "m6A"))
+    code, err = run(["--model", path, "-o", tmp_path / "out"], capsys)
+    assert code == 0, err
+    assert "11 classes (m6A: a network of its own, not compared)" in err
+    with safe_open(str(path), framework="np") as fh:
+        queries = np.concatenate([fh.get_tensor(f"model.members.{i}.att_query") for i in (0, 1)], axis=1)
+    all_classes = list(pd.read_csv(tmp_path / "out" / "correlation.tsv", sep="\t").columns[1:])
+    assert "m6A" not in all_classes and len(all_classes) == 11
+    long = pd.read_csv(tmp_path / "out" / "correlation_long.tsv", sep="\t")
+    assert len(long) == 11 * 10 // 2
+    for a, b, r, _ in long.itertuples(index=False):
+        ref = pearsonr(*(queries[all_classes.index(c)].astype(np.float64) for c in (a, b)))
+        assert r == pytest.approx(ref.statistic, abs=1e-5)
+
+
 def test_nearest_distance():
     b = np.array([10, 20, 50])
     np.testing.assert_array_equal(nearest_distance(np.array([0, 14, 16, 35, 100]), b), [10, 4, 4, 15, 50])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -199,4 +200,86 @@ def test_ensemble_bundle_with_unequal_embeddings_is_refused(tmp_path):
     tensors["model.members.1.embedding.weight"] = tensors["model.members.1.embedding.weight"] + 1
     save_file(tensors, str(path), metadata=meta)
     with pytest.raises(BundleError, match="member 2 has another embedding"):
+        load_bundle(path)
+
+
+def _specialist_ensemble() -> EnsembleNet:
+    """Two networks of every class and one of m6A alone (the default model's layout)."""
+    shared = _w2v_members(2)
+    cfg = shared[0].config
+    torch.manual_seed(1)
+    m6a = MultiRMNet(replace(cfg, classes=("m6A",)), shared[0].embedding.weight.clone()).eval()
+    return EnsembleNet([*shared, m6a], classes=cfg.classes).eval()
+
+
+def test_a_specialist_member_counts_only_for_its_class():
+    ens = _specialist_ensemble()
+    shared, m6a = list(ens.members[:2]), ens.members[2]
+    c = ens.config.classes.index("m6A")
+    tokens = torch.randint(0, ens.config.vocab_size, (17, ens.config.n_tokens))
+    with torch.no_grad():
+        logits, attn = ens(tokens, return_attention=True)
+        out = [m(tokens, return_attention=True) for m in shared]
+        sp_logit, sp_attn = m6a(tokens, return_attention=True)
+        p_shared = torch.stack([torch.sigmoid(o[0]) for o in out])
+        expected = p_shared.mean(0)
+        expected[:, c] = (p_shared[:, :, c].sum(0) + torch.sigmoid(sp_logit[:, 0])) / 3
+        torch.testing.assert_close(torch.sigmoid(logits), expected, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(ens.scan_logits(tokens), logits, atol=1e-5, rtol=1e-5)
+        a_shared = torch.stack([o[1] for o in out])
+        expected_attn = a_shared.mean(0)
+        expected_attn[:, c] = (a_shared[:, :, c].sum(0) + sp_attn[:, 0]) / 3
+        torch.testing.assert_close(attn, expected_attn)
+
+
+def test_specialist_members_must_fit_the_ensemble():
+    ens = _specialist_ensemble()
+    shared, m6a = list(ens.members[:2]), ens.members[2]
+    with pytest.raises(ValueError, match=r"member 1 predicts class\(es\) \['m6A'\]"):
+        EnsembleNet([*shared, m6a], classes=tuple(c for c in ens.config.classes if c != "m6A"))
+    with pytest.raises(ValueError, match=r"no ensemble member predicts class\(es\) \['Zz'\]"):
+        EnsembleNet([*shared, m6a], classes=(*ens.config.classes, "Zz"))
+    wider = MultiRMNet(replace(m6a.config, hidden=7), m6a.embedding.weight.clone())
+    with pytest.raises(ValueError, match="member 3 has another model configuration"):
+        EnsembleNet([*shared, wider])
+
+
+def test_specialist_ensemble_bundle_round_trip(tmp_path):
+    ens = _specialist_ensemble()
+    path = tmp_path / "spec.safetensors"
+    save_bundle(path, Bundle(ens, {c: np.array([0.1, 0.2]) for c in ens.config.classes}))
+    header = _header(path)
+    # Format 3 only where needed: older releases refuse it by its version, not by a cryptic weight error.
+    assert header["format_version"] == 3 and header["members"] == 3
+    assert header["member_classes"] == [list(ens.config.classes)] * 2 + [["m6A"]]
+    loaded = load_bundle(path)
+    assert [m.config.classes for m in loaded.model.members] == [m.config.classes for m in ens.members]
+    tokens = torch.randint(0, ens.config.vocab_size, (9, ens.config.n_tokens))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(tokens), ens(tokens))
+    again = tmp_path / "again.safetensors"
+    save_bundle(again, loaded)
+    assert again.read_bytes() == path.read_bytes()
+
+
+@pytest.mark.parametrize("member_classes", [
+    None,  # format 3 without the list: member 3 would get every class, and its weights do not fit
+    "m6A",
+    [["m6A"]],  # one list for three networks
+    "ALL,ALL,Zz",  # a class the model does not have
+    "ALL,ALL,",  # a network of no class
+    "ALL,ALL,m6A m6A",
+])
+def test_specialist_bundle_with_bad_member_classes_is_refused(tmp_path, member_classes):
+    ens = _specialist_ensemble()
+    path = tmp_path / "spec.safetensors"
+    save_bundle(path, Bundle(ens, {c: np.array([0.1, 0.2]) for c in ens.config.classes}))
+    from safetensors import safe_open
+    with safe_open(str(path), "pt") as fh:
+        tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    if isinstance(member_classes, str) and "," in member_classes:
+        member_classes = [list(ens.config.classes) if m == "ALL" else m.split() for m in member_classes.split(",")]
+    header = {**_header(path), "member_classes": member_classes}
+    save_file(tensors, str(path), metadata={"multirm_bundle": json.dumps(header)})
+    with pytest.raises(BundleError, match="invalid model bundle"):
         load_bundle(path)

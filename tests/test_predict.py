@@ -296,3 +296,27 @@ def test_ensemble_scores_are_the_mean_of_its_networks(tmp_path, tiny_bundle_fact
     np.testing.assert_allclose(got, np.mean(probs, axis=0), atol=1.5e-6)
     assert not np.allclose(probs[0], probs[1], atol=1e-3)  # the members do differ
     assert json.loads((outdir / "run.json").read_text())["model"]["members"] == 2
+
+
+def test_a_specialist_network_scores_only_its_class(tmp_path, tiny_bundle_factory):
+    from multirm_tools.bundle import Bundle, load_bundle, save_bundle
+
+    ens_path = tiny_bundle_factory("spec.safetensors", members=2, seed=4, specialists=("m6A",))
+    ens = load_bundle(ens_path)
+    key = ["record", "position", "modification"]
+    parts = []
+    for i, net in enumerate(ens.model.members):
+        path = tmp_path / f"member{i}.safetensors"
+        save_bundle(path, Bundle(net, {c: ens.null_scores[c] for c in net.config.classes}, {}))
+        rc, outdir = run(tmp_path, "--alpha", 1, "--fdr", 1, model=path, out=f"m{i}")
+        assert rc == 0
+        parts.append(read_tsv(outdir / "predictions.tsv")[[*key, "probability"]])
+    assert set(parts[2]["modification"]) == {"m6A"}
+    expected = pd.concat(parts).groupby(key)["probability"].agg(["mean", "size"])
+    rc, outdir = run(tmp_path, "--alpha", 1, "--fdr", 1, model=ens_path, out="ens")
+    assert rc == 0
+    got = read_tsv(outdir / "predictions.tsv").set_index(key)["probability"]
+    expected = expected.loc[got.index]
+    assert set(expected.loc[expected.index.get_level_values("modification") == "m6A", "size"]) == {3}
+    assert set(expected.loc[expected.index.get_level_values("modification") != "m6A", "size"]) == {2}
+    np.testing.assert_allclose(got.to_numpy(), expected["mean"].to_numpy(), atol=1.5e-6)

@@ -292,6 +292,44 @@ def test_ensemble_members_are_the_seeded_single_runs_averaged(tmp_path):
     assert not all(np.array_equal(ens.null_scores[c], one.null_scores[c]) for c in CLASSES)
 
 
+def test_specialist_table_carves_selection_rows_and_relabels_other_sites():
+    fit_df = make_sites(("m6A", "m1A", "Psi"), n_per_class=100, length=61, seed=3)
+    rows, selection = train_mod.specialist_table(fit_df, "m6A", 0.25, 4000, seed=0)
+    own = fit_df[fit_df["modification"] == "m6A"]
+    assert len(selection) == len(own) // 10  # at most a tenth of its rows
+    assert set(selection["id"]) <= set(own["id"]) and not set(selection["id"]) & set(rows["id"])
+    assert set(rows["modification"]) == {"m6A"}
+    cross = rows[rows["id"].str.startswith("cross:")]
+    fitted_sites = int((rows["label"] == 1).sum())
+    assert len(cross) == round(0.25 * fitted_sites) and (cross["label"] == 0).all()
+    # Other A modifications' sites only (m1A), never U sites (Psi) or their background.
+    donors = fit_df.set_index("id").loc[cross["id"].str.split(":", n=2).str[2]]
+    assert set(donors["modification"]) == {"m1A"} and (donors["label"] == 1).all()
+    assert list(donors["sequence"]) == list(cross["sequence"])
+    assert len(rows) == len(own) - len(selection) + len(cross)
+
+
+def test_a_specialist_network_learns_its_class_beside_the_shared_ones(tmp_path):
+    bundle = fit(tmp_path, "spec", epochs=10, members=2, specialists=("m6A",), specialist_epochs=6)
+    nets = bundle.model.members
+    assert [m.config.classes for m in nets] == [("Psi", "m5C"), ("Psi", "m5C"), ("m6A",)]
+    assert bundle.config.classes == CLASSES
+    assert [m["classes"] for m in bundle.provenance["members"]] == [["Psi", "m5C"]] * 2 + [["m6A"]]
+    assert_learns_planted_motifs(bundle)
+    log = pd.read_csv(tmp_path / "spec" / "log.tsv", sep="\t")
+    assert log.loc[log["member"] == 3, "epoch"].tolist() == list(range(1, 7))  # no early stop
+    assert log.loc[log["member"] == 3, "auc_Psi"].isna().all()
+    # Rerun on its workdir: every network resumes finished, the same model comes back.
+    again = fit(tmp_path, "spec", epochs=10, members=2, specialists=("m6A",), specialist_epochs=6)
+    a, b = bundle.model.state_dict(), again.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_specialists_must_be_model_classes(tmp_path):
+    with pytest.raises(InputError, match=r"specialists \(--specialists\).*\['m1A'\]"):
+        fit(tmp_path, epochs=1, specialists=("m1A",))
+
+
 def test_ensemble_progress_lines_name_the_member(tmp_path, capsys):
     train, valid = tables()
     cfg = TrainConfig(epochs=2, batch_size=32, lr=1e-2, patience=10, background_per_row=1, members=2)

@@ -57,6 +57,8 @@ def test_options_reach_the_configs(tables, tmp_path, monkeypatch):
                   "--epochs", "3", "--lr", "0.01", "--no-uncertainty-weighting", "--class-balance",
                   "--ohem-keep", "1", "--max-rows-per-class", "7", "--class-max-rows", "psi=3, m6A=9",
                   "--class-cross-negatives", "m6a=0.25", "--precision", "bf16", "--batch-size", "16",
+                  "--specialists", "N6-methyladenosine", "--specialist-epochs", "5",
+                  "--specialist-cross-negatives", "0.3", "--specialist-selection-rows", "9",
                   "--window", "21", "--hidden", "4", "--dropout", "0", "--device", "cpu"])
     cfg, model = seen["cfg"], seen["model"]
     assert (cfg.epochs, cfg.lr, cfg.uncertainty_weighting, cfg.class_balance, cfg.ohem_keep,
@@ -64,6 +66,8 @@ def test_options_reach_the_configs(tables, tmp_path, monkeypatch):
     assert cfg.class_max_rows == {"Psi": 3, "m6A": 9}  # aliases and any case, as --classes
     assert cfg.class_cross_negatives == {"m6A": 0.25} and cfg.cross_negatives == 0.0
     assert cfg.precision == "bf16"
+    assert (cfg.specialists, cfg.specialist_epochs, cfg.specialist_cross_negatives,
+            cfg.specialist_selection_rows) == (("m6A",), 5, 0.3, 9)
     assert cfg.patience == TrainConfig().patience
     assert (model.window, model.hidden, model.dropout, model.classes) == (21, 4, 0.0, ("m6A", "Psi"))
     assert model.embedding == "word2vec" and model.embedding_dim == 5 and seen["emb"].shape == (65, 5)
@@ -84,6 +88,9 @@ def test_options_reach_the_configs(tables, tmp_path, monkeypatch):
     (["--classes", "m6A", "Psi", "--class-cross-negatives", "m1A=1"], 1,
      "(--class-cross-negatives) names class(es)"),
     (["--precision", "fp16"], 2, "invalid choice: 'fp16'"),
+    (["--specialists", "m9Z"], 2, "unknown modification 'm9Z'"),
+    (["--classes", "m6A", "Psi", "--specialists", "m5C"], 1, "(--specialists) names class(es)"),
+    (["--specialist-epochs", "0"], 2, "must be"),
     (["--classes", "Am"], 1, "no validation rows"),
     (["--classes", "m1A"], 1, "no training rows for class(es) m1A"),
     (["--embedding", "missing.txt"], 1, "file not found"),

@@ -9,9 +9,13 @@ Inside the file:
   sites of that class's base, the null distribution for p-values;
 - metadata: one JSON string under ``multirm_bundle`` with ``format``,
   ``format_version``, ``config`` (ModelConfig), ``thresholds`` (per-class G-mean
-  probability cut-offs), ``provenance`` and, from version 2, ``members``.
+  probability cut-offs), ``provenance``, from version 2 ``members`` and, in
+  version 3, ``member_classes`` (the classes each member predicts, when some
+  member predicts only some of them: a specialist network).
 
-Single networks are still written as version 1, so older releases read them.
+Each bundle is written with the lowest version that can hold it (a single network
+as 1, an ensemble whose members all predict every class as 2), so older releases
+read every bundle they can.
 
 safetensors stores raw arrays and a JSON header, so loading runs no pickle and
 no code: safe for a Galaxy server loading users' files.
@@ -22,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -36,8 +40,7 @@ from .errors import BundleError
 from .model import EnsembleNet, ModelConfig, MultiRMNet, Network
 
 FORMAT = "multirm-bundle"
-FORMAT_VERSION = 2  # 2: ensembles; a single network is written as version 1
-SUPPORTED_VERSIONS = (1, 2)
+SUPPORTED_VERSIONS = (1, 2, 3)  # 1: one network; 2: ensembles; 3: ensembles with specialist members
 DEFAULT_BUNDLE_NAME = "multirm-default.safetensors"
 METADATA_KEY = "multirm_bundle"
 
@@ -86,15 +89,19 @@ def save_bundle(path: str | os.PathLike, bundle: Bundle) -> None:
         tensors[f"null.{cls}"] = torch.from_numpy(np.sort(np.asarray(bundle.null_scores[cls], np.float32)))
     provenance = {"multirm_tools_version": __version__, **bundle.provenance}
     members = bundle.n_members
+    member_classes = ([list(m.config.classes) for m in bundle.model.members] if members > 1 else [])
+    specialists = any(tuple(c) != cfg.classes for c in member_classes)
     header = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION if members > 1 else 1,
+        "format_version": 3 if specialists else 2 if members > 1 else 1,
         "config": cfg.to_dict(),
         "thresholds": {k: float(v) for k, v in bundle.thresholds.items()},
         "provenance": provenance,
     }
     if members > 1:
         header["members"] = members
+    if specialists:
+        header["member_classes"] = member_classes
     # One metadata key: safetensors writes several keys in arbitrary order, and the same model
     # must give the same bytes (and sha256) every time it is saved.
     metadata = {METADATA_KEY: json.dumps(header, sort_keys=True)}
@@ -150,8 +157,17 @@ def load_bundle(path: str | os.PathLike | None = None, device: str | torch.devic
         held = len({k.split(".")[1] for k in state if k.startswith("members.")}) or 1
         if members != held:
             raise ValueError(f"the header says {members} network(s) but the file holds weights of {held}")
+        member_classes = header.get("member_classes") if version >= 3 else None
+        if member_classes is None:
+            member_classes = [list(config.classes)] * members
+        if (not isinstance(member_classes, list) or len(member_classes) != members
+                or not all(isinstance(c, list) and c and len(set(c)) == len(c) and set(c) <= set(config.classes)
+                           for c in member_classes)):
+            raise ValueError(f"member_classes must list, for each of the {members} network(s), distinct "
+                             f"classes of the model")
         model = (MultiRMNet(config) if members == 1
-                 else EnsembleNet([MultiRMNet(config) for _ in range(members)]))
+                 else EnsembleNet([MultiRMNet(replace(config, classes=tuple(c))) for c in member_classes],
+                                  classes=config.classes))
         model.load_state_dict(state, strict=True)
         if members > 1:  # the loaded weights, not the blank networks, must agree
             model.check_members()

@@ -8,7 +8,9 @@ its two-sided p-value from the t distribution with ``attention_dim - 2`` degrees
 of freedom (the same test as ``scipy.stats.pearsonr``). For an ensemble each
 class's queries of all members are joined into one vector (members x
 attention_dim): a member's query space is its own, so only the joined vectors
-compare like with like across classes.
+compare like with like across classes. Specialist members (networks of one class)
+are left out, since their one query has nothing in its own network to compare
+with; a class predicted by specialists alone is not in the matrix.
 
 ``distance_test`` asks whether sites of class B lie closer to sites of class A
 than chance (MultiRM's Supplementary Fig. 4): for each A site, the distance to the
@@ -32,10 +34,21 @@ from .constants import CLASS_NAMES
 from .model import EnsembleNet, Network
 
 
-def attention_queries(model: Network) -> np.ndarray:
-    """The per-class attention query vectors, shape=(n_classes, members * attention_dim), float64."""
-    nets = model.members if isinstance(model, EnsembleNet) else [model]
-    return np.concatenate([m.att_query.detach().double().cpu().numpy() for m in nets], axis=1)
+def attention_queries(model: Network) -> tuple[list[str], np.ndarray]:
+    """The classes compared and their attention query vectors, shape=(n_classes, members * attention_dim), float64.
+
+    Raises ValueError for an ensemble in which no network predicts two classes.
+    """
+    if not isinstance(model, EnsembleNet):
+        return list(model.config.classes), model.att_query.detach().double().cpu().numpy()
+    nets = [m for m in model.members if len(m.config.classes) > 1]
+    classes = [c for c in model.config.classes if all(c in m.config.classes for m in nets)]
+    if not nets or len(classes) < 2:
+        raise ValueError("no two classes are predicted by the same networks of this ensemble: "
+                         "their attention queries cannot be compared")
+    return classes, np.concatenate([m.att_query.detach().double().cpu().numpy()[[m.config.classes.index(c)
+                                                                                for c in classes]]
+                                    for m in nets], axis=1)
 
 
 def pearson_matrix(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -12,13 +12,15 @@ both LSTM directions in one batched matmul; ``forward`` is the plain
 ``nn.LSTM`` path used for training. Both give the same numbers (tested).
 
 ``EnsembleNet`` averages the probabilities of several networks of one
-configuration (members trained with different seeds); it offers the same
-methods, so predict, explain and evaluate take either.
+configuration (members trained with different seeds); a member may predict only
+some of the classes (a specialist network), and a class's probability is then the
+mean over the members that predict it. It offers the same methods, so predict,
+explain and evaluate take either.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import torch
 from torch import nn
@@ -235,39 +237,87 @@ def mean_probability_logit(logits: torch.Tensor) -> torch.Tensor:
 
 
 class EnsembleNet(nn.Module):
-    """Networks of one configuration whose probabilities are averaged.
+    """Networks whose probabilities are averaged, class by class.
 
     Offers ``MultiRMNet``'s interface: logits are the logits of the mean
-    probability, attention is the members' mean attention. All members must share
-    the frozen embedding, so that attributions on embedded input mean one thing.
+    probability, attention is the members' mean attention. Members share one
+    configuration except ``classes``, and the frozen embedding, so that attributions
+    on embedded input mean one thing. A member may predict a subset of the classes
+    (a specialist): each class's probability and attention are the means over the
+    members that predict it.
+
+    Parameters
+    ----------
+    members: list[MultiRMNet], at least 2.
+    classes: the ensemble's classes in output order. Default: the members' classes in
+        order of first appearance.
     """
 
-    def __init__(self, members: list[MultiRMNet]):
+    def __init__(self, members: list[MultiRMNet], classes: tuple[str, ...] | None = None):
         super().__init__()
         if len(members) < 2:
             raise ValueError("an ensemble needs at least 2 members")
-        self.config = members[0].config
+        if classes is None:
+            classes = tuple(dict.fromkeys(c for m in members for c in m.config.classes))
+        self.config = replace(members[0].config, classes=tuple(classes))
         self.members = nn.ModuleList(members)
         self.check_members()
+        # Where each member's outputs go among the ensemble's classes, and how many members predict each.
+        index = {c: i for i, c in enumerate(self.config.classes)}
+        self._columns = [[index[c] for c in m.config.classes] for m in members]
+        self._uniform = all(m.config.classes == self.config.classes for m in members)
+        counts = torch.zeros(len(classes))
+        for cols in self._columns:
+            counts[cols] += 1
+        self.register_buffer("_counts", counts, persistent=False)
 
     def check_members(self) -> None:
-        """Raise ValueError unless all members share the configuration and the embedding."""
+        """Raise ValueError unless the members share configuration (classes aside) and embedding,
+        and together predict exactly the ensemble's classes."""
         first = self.members[0]
         for i, m in enumerate(self.members[1:], start=2):
-            if m.config != first.config:
+            if replace(m.config, classes=first.config.classes) != first.config:
                 raise ValueError(f"ensemble member {i} has another model configuration than member 1")
             if not torch.equal(m.embedding.weight, first.embedding.weight):
                 raise ValueError(f"ensemble member {i} has another embedding than member 1")
+        for i, m in enumerate(self.members, start=1):
+            extra = [c for c in m.config.classes if c not in self.config.classes]
+            if extra:
+                raise ValueError(f"ensemble member {i} predicts class(es) {extra} the ensemble does not")
+        predicted = {c for m in self.members for c in m.config.classes}
+        unpredicted = [c for c in self.config.classes if c not in predicted]
+        if unpredicted:
+            raise ValueError(f"no ensemble member predicts class(es) {unpredicted}")
 
     @property
     def embedding(self) -> nn.Embedding:
         return self.members[0].embedding
 
+    def _mean_logits(self, logits: list[torch.Tensor]) -> torch.Tensor:
+        if self._uniform:
+            return mean_probability_logit(torch.stack(logits))
+        # Classes a member does not predict get log-probabilities of -inf: they add nothing to the sums.
+        shape = (len(logits), logits[0].shape[0], len(self.config.classes))
+        pos = logits[0].new_full(shape, -torch.inf)
+        neg = logits[0].new_full(shape, -torch.inf)
+        for i, (x, cols) in enumerate(zip(logits, self._columns)):
+            pos[i][:, cols] = nn.functional.logsigmoid(x)
+            neg[i][:, cols] = nn.functional.logsigmoid(-x)
+        return torch.logsumexp(pos, dim=0) - torch.logsumexp(neg, dim=0)
+
+    def _mean_attention(self, attention: list[torch.Tensor]) -> torch.Tensor:
+        if self._uniform:
+            return torch.stack(attention).mean(0)
+        b, _, t = attention[0].shape
+        total = attention[0].new_zeros(b, len(self.config.classes), t)
+        for a, cols in zip(attention, self._columns):
+            total[:, cols] += a
+        return total / self._counts[None, :, None]
+
     def _combine(self, outputs: list, return_attention: bool):
         if not return_attention:
-            return mean_probability_logit(torch.stack(outputs))
-        logits = mean_probability_logit(torch.stack([o[0] for o in outputs]))
-        return logits, torch.stack([o[1] for o in outputs]).mean(0)
+            return self._mean_logits(outputs)
+        return self._mean_logits([o[0] for o in outputs]), self._mean_attention([o[1] for o in outputs])
 
     def forward_embedded(self, x: torch.Tensor, return_attention: bool = False):
         return self._combine([m.forward_embedded(x, return_attention) for m in self.members], return_attention)
@@ -286,7 +336,7 @@ class EnsembleNet(nn.Module):
         if tables is None:
             tables = self.scan_tables()
         per_member = [None] * len(self.members) if tables is None else tables
-        return mean_probability_logit(torch.stack([m.scan_logits(tokens, t) for m, t in zip(self.members, per_member)]))
+        return self._mean_logits([m.scan_logits(tokens, t) for m, t in zip(self.members, per_member)])
 
 
 #: Either kind of network: what scoring, scanning, explaining and calibrating take.

@@ -110,8 +110,12 @@ def _body(args: argparse.Namespace, argv: list[str] | None) -> int:
     require_attention(args.model, PROG)
     bundle = load_bundle(args.model)
     classes = list(bundle.config.classes)
-    r, p = pearson_matrix(attention_queries(bundle.model))
-    matrix, long = correlation_tables(classes, r, p)
+    try:
+        compared, queries = attention_queries(bundle.model)
+    except ValueError as exc:
+        raise InputError(f"{bundle.path}: {exc}") from None
+    r, p = pearson_matrix(queries)
+    matrix, long = correlation_tables(compared, r, p)
     distances = None
     if args.sites:
         sites = read_sites(args.sites)
@@ -145,7 +149,10 @@ def _body(args: argparse.Namespace, argv: list[str] | None) -> int:
             "outputs": outputs + ["run.json"],
         })
     top = long.reindex(long["pearson_r"].abs().sort_values(ascending=False).index).head(3)
-    print(f"{PROG}: {len(classes)} classes; strongest attention correlations: "
+    alone = [c for c in classes if c not in compared]
+    print(f"{PROG}: {len(compared)} classes"
+          + (f" ({', '.join(alone)}: a network of its own, not compared)" if alone else "")
+          + "; strongest attention correlations: "
           + ", ".join(f"{a}~{b} r={v:.2f}" for a, b, v in zip(top["class_a"], top["class_b"],
                                                               top["pearson_r"]))
           + (f"; {len(distances)} class pairs of site distances" if distances is not None else "")

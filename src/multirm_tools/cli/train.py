@@ -61,6 +61,15 @@ def _class_map(parse_value: Callable[[str], float], what: str) -> Callable[[str]
     return parse
 
 
+def class_list(text: str) -> tuple[str, ...]:
+    """Parser of ``CLASS[,CLASS...]`` -> registry class names; empty text -> ()."""
+    try:
+        return tuple(dict.fromkeys(canonical_name(t.strip()) for t in text.split(",") if t.strip()))
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+class_list.__name__ = "CLASS list"
 positive_float = _number(float, 0.0, lo_open=True)
 nonneg_float = _number(float, 0.0)
 class_counts = _class_map(positive_int, "N")  # {class: N >= 1}
@@ -100,6 +109,15 @@ TRAIN_OPTIONS: list[tuple[str, Callable | type | tuple[str, ...], str]] = [
     ("precision", PRECISIONS, "arithmetic of the training passes: fp32, or bf16 (bfloat16 autocast; "
                               "epochs 1.4x faster measured on a CPU with AVX-512 BF16, may be slower "
                               "on CPUs without it); the model is stored and predicts in fp32"),
+    ("specialists", class_list, "classes predicted by a network of their own, fitted on their rows alone, "
+                                "instead of by the shared networks, as CLASS[,CLASS...] (e.g. m6A); "
+                                "each costs a training run and slows prediction by one network"),
+    ("specialist_epochs", positive_int, "epochs of each specialist network, without early stopping "
+                                        "(None: --epochs)"),
+    ("specialist_cross_negatives", nonneg_float, "other classes' sites on a specialist's base used as its "
+                                                 "negatives, per site of its class"),
+    ("specialist_selection_rows", positive_int, "rows of a specialist's class held out of its fitting to "
+                                                "choose its epoch (at most a tenth of them)"),
 ]
 COMPUTE_FIELDS = {"batch_size"}  # TrainConfig fields set from add_compute_options
 
