@@ -13,6 +13,8 @@ positions/s and < 2 GB RSS at 1 Mb and at 10 Mb.
     python benchmarks/bench_predict.py --profile       # cProfile top functions
     python benchmarks/bench_predict.py --members 3 --specialists m6A
                                                        # the bundled ensemble's layout
+    python benchmarks/bench_predict.py --members 3 --specialists m6A --classes m6A
+                                                       # m6A alone: its network alone runs
 
 On a machine shared with other jobs, OpenMP's default busy-waiting makes two
 PyTorch threads far slower than one (measured: 336 vs 3,507 windows/s at load
@@ -69,7 +71,9 @@ def make_bundle(path: Path, window: int, hidden: int, embedding_dim: int, attent
     emb[0] = 0.0
     model = MultiRMNet(cfg, emb).eval()
     if members > 1 or specialists:  # the same cost per network as trained members
-        nets = [model] + [MultiRMNet(cfg, emb) for _ in range(members - 1)]
+        # The bundled model's layout: the shared networks leave the specialists' classes out.
+        shared = replace(cfg, classes=tuple(c for c in cfg.classes if c not in specialists))
+        nets = [MultiRMNet(shared, emb) for _ in range(members)]
         nets += [MultiRMNet(replace(cfg, classes=(c,)), emb) for c in specialists]
         model = EnsembleNet(nets, classes=cfg.classes).eval()
     rng = np.random.default_rng(seed)
@@ -90,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--head-hidden", type=int, default=32)
     ap.add_argument("--members", type=int, default=1, help="networks in the bundle (an ensemble if > 1)")
     ap.add_argument("--specialists", default="", help="classes with a network of their own as well, e.g. m6A")
+    ap.add_argument("--classes", help="multirm-predict --classes (only their networks run)")
     ap.add_argument("--bedgraph", action="store_true", help="also write bedGraph tracks")
     ap.add_argument("--profile", action="store_true", help="print the top cProfile entries")
     ap.add_argument("--keep", metavar="DIR", help="work in DIR and keep the files")
@@ -109,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
                "--batch-size", str(args.batch_size), "--device", "cpu"]
         if args.bedgraph:
             cli.append("--bedgraph")
+        if args.classes:
+            cli += ["--classes", args.classes]
         prof = cProfile.Profile() if args.profile else None
         t0 = time.perf_counter()
         if prof:

@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import save_file
 
 from multirm_tools.bundle import Bundle, load_bundle, save_bundle
+from multirm_tools.constants import CLASS_NAMES
 from multirm_tools.errors import BundleError
 from multirm_tools.kmers import centre_windows, encode, tokenize, vocabulary
 from multirm_tools.model import EnsembleNet, ModelConfig, MultiRMNet, mean_probability_logit
@@ -141,8 +142,8 @@ def test_mean_probability_logit_stays_finite_at_saturation():
 
 
 def test_ensemble_members_must_agree():
-    with pytest.raises(ValueError, match="at least 2"):
-        EnsembleNet(_w2v_members(1))
+    with pytest.raises(ValueError, match="at least 1"):
+        EnsembleNet([])
     a, = _w2v_members(1)
     b, = _w2v_members(1, embedding=torch.randn(65, 10))
     with pytest.raises(ValueError, match="member 2 has another embedding"):
@@ -230,6 +231,34 @@ def test_a_specialist_member_counts_only_for_its_class():
         expected_attn = a_shared.mean(0)
         expected_attn[:, c] = (a_shared[:, :, c].sum(0) + sp_attn[:, 0]) / 3
         torch.testing.assert_close(attn, expected_attn)
+
+
+def test_subset_runs_only_the_needed_members_with_bit_identical_scores(tmp_path):
+    """The default model's layout: shared members without m6A, and an m6A network."""
+    shared = _w2v_members(2)
+    cfg = replace(shared[0].config, classes=tuple(c for c in shared[0].config.classes if c != "m6A"))
+    torch.manual_seed(2)
+    shared = [MultiRMNet(cfg, shared[0].embedding.weight.clone()).eval() for _ in range(2)]
+    m6a = MultiRMNet(replace(cfg, classes=("m6A",)), shared[0].embedding.weight.clone()).eval()
+    ens = EnsembleNet([*shared, m6a], classes=CLASS_NAMES).eval()
+    tokens = torch.randint(0, ens.config.vocab_size, (23, ens.config.n_tokens))
+    with torch.no_grad():
+        full = ens.scan_logits(tokens)
+        full_fwd = ens(tokens)
+        for classes, members in [(["m6A"], [m6a]), (["Psi", "m5C"], shared), (["m6A", "Psi"], [*shared, m6a])]:
+            sub = ens.subset(classes)
+            assert list(sub.members) == members
+            cols = [ens.config.classes.index(c) for c in classes]
+            sub_cols = [sub.config.classes.index(c) for c in classes]
+            # Bit for bit: a subset run reports exactly what a full run reports for those classes.
+            assert torch.equal(sub.scan_logits(tokens)[:, sub_cols], full[:, cols])
+            assert torch.equal(sub(tokens)[:, sub_cols], full_fwd[:, cols])
+    assert ens.subset(["m6A", "Psi"]) is ens
+    assert ens.subset(["m6A"]).config.classes == ("m6A",)
+    with pytest.raises(ValueError, match="one-member ensemble"):
+        save_bundle(tmp_path / "one.safetensors",
+                    Bundle(ens.subset(["m6A"]), {"m6A": np.array([0.1, 0.2])}))
+    assert not (tmp_path / "one.safetensors").exists()
 
 
 def test_specialist_members_must_fit_the_ensemble():

@@ -320,3 +320,25 @@ def test_a_specialist_network_scores_only_its_class(tmp_path, tiny_bundle_factor
     assert set(expected.loc[expected.index.get_level_values("modification") == "m6A", "size"]) == {3}
     assert set(expected.loc[expected.index.get_level_values("modification") != "m6A", "size"]) == {2}
     np.testing.assert_allclose(got.to_numpy(), expected["mean"].to_numpy(), atol=1.5e-6)
+
+
+def test_classes_run_only_the_networks_that_predict_them(tmp_path, tiny_bundle_factory):
+    from multirm_tools.constants import CLASS_NAMES
+
+    # The bundled model's layout: shared networks without m6A, and an m6A network.
+    path = tiny_bundle_factory("spec.safetensors", members=2, seed=5, specialists=("m6A",),
+                               classes=tuple(c for c in CLASS_NAMES if c != "m6A"))
+    rc, full_dir = run(tmp_path, "--alpha", 1, "--fdr", 1, model=path, out="full")
+    assert rc == 0
+    full = read_tsv(full_dir / "predictions.tsv")
+    assert json.loads((full_dir / "run.json").read_text())["model"]["members_run"] == 3
+    for classes, members_run in [("m6A", 1), ("Psi,m5C", 2)]:
+        rc, outdir = run(tmp_path, "--alpha", 1, "--fdr", 1, "--classes", classes, model=path, out=classes)
+        assert rc == 0
+        record = json.loads((outdir / "run.json").read_text())["model"]
+        assert (record["members"], record["members_run"]) == (3, members_run)
+        got = read_tsv(outdir / "predictions.tsv")
+        expected = full[full["modification"].isin(classes.split(","))].reset_index(drop=True)
+        assert len(got) > 0
+        # Every column, p- and q-values included, exactly as in the full run.
+        pd.testing.assert_frame_equal(got, expected)

@@ -89,6 +89,8 @@ def save_bundle(path: str | os.PathLike, bundle: Bundle) -> None:
         tensors[f"null.{cls}"] = torch.from_numpy(np.sort(np.asarray(bundle.null_scores[cls], np.float32)))
     provenance = {"multirm_tools_version": __version__, **bundle.provenance}
     members = bundle.n_members
+    if isinstance(bundle.model, EnsembleNet) and members == 1:
+        raise ValueError("a one-member ensemble is a view of a larger one (EnsembleNet.subset); save that")
     member_classes = ([list(m.config.classes) for m in bundle.model.members] if members > 1 else [])
     specialists = any(tuple(c) != cfg.classes for c in member_classes)
     header = {

@@ -248,15 +248,16 @@ class EnsembleNet(nn.Module):
 
     Parameters
     ----------
-    members: list[MultiRMNet], at least 2.
+    members: list[MultiRMNet], at least 1 (one member: what ``subset`` keeps of an
+        ensemble for its specialist's class alone).
     classes: the ensemble's classes in output order. Default: the members' classes in
         order of first appearance.
     """
 
     def __init__(self, members: list[MultiRMNet], classes: tuple[str, ...] | None = None):
         super().__init__()
-        if len(members) < 2:
-            raise ValueError("an ensemble needs at least 2 members")
+        if not members:
+            raise ValueError("an ensemble needs at least 1 member")
         if classes is None:
             classes = tuple(dict.fromkeys(c for m in members for c in m.config.classes))
         self.config = replace(members[0].config, classes=tuple(classes))
@@ -292,6 +293,20 @@ class EnsembleNet(nn.Module):
     @property
     def embedding(self) -> nn.Embedding:
         return self.members[0].embedding
+
+    def subset(self, classes) -> "EnsembleNet":
+        """The members that predict any of ``classes``, as an ensemble of the classes they predict.
+
+        Its probabilities for ``classes`` are bit for bit the full ensemble's (the same means over
+        the same members), without running the other members: the bundled model scans m6A alone
+        with its m6A network only. Returns ``self`` when every member is needed.
+        """
+        keep = [m for m in self.members if any(c in m.config.classes for c in classes)]
+        if len(keep) == len(self.members):
+            return self
+        kept = {c for m in keep for c in m.config.classes}
+        sub = EnsembleNet(keep, classes=tuple(c for c in self.config.classes if c in kept))
+        return sub.to(self._counts.device).eval()
 
     def _mean_logits(self, logits: list[torch.Tensor]) -> torch.Tensor:
         if self._uniform:

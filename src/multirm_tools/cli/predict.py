@@ -16,6 +16,7 @@ from ..bundle import default_bundle_path, load_bundle
 from ..constants import BY_NAME, rna_base
 from ..errors import UsageError
 from ..kmers import encode
+from ..model import EnsembleNet
 from ..scan import scan_codes
 from ..seqio import AMBIGUOUS, read_fasta, record_locus
 from ..stats import NullHistogram, null_exceedances, p_from_exceedances
@@ -72,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="q-value (Benjamini-Hochberg, per class) cut-off for sites.bed")
     parser.add_argument("--classes", default=None, metavar="LIST",
                         help="comma-separated classes to predict; aliases accepted (Psi, pseudouridine, "
-                             "AtoI, inosine, ...) (default: all classes of the model)")
+                             "AtoI, inosine, ...); only the networks of the model that predict them run, so the "
+                             "bundled model scans m6A alone about 4 times faster (default: all classes of the "
+                             "model)")
     parser.add_argument("--motif-filter", action="store_true",
                         help="report m6A only in DRACH and m6Am only in BCA motifs (modified base at "
                              "the A)")
@@ -89,9 +92,8 @@ def _progress(disable: bool):
                 file=sys.stderr)
 
 
-def _score_pass(args, bundle, classes, device, spool: Spool, hist: NullHistogram):
-    """Pass 1: scan every record, spool (position, class) rows, count null exceedances."""
-    model = bundle.model
+def _score_pass(args, bundle, model, classes, device, spool: Spool, hist: NullHistogram):
+    """Pass 1: scan every record with ``model``, spool (position, class) rows, count null exceedances."""
     tables = model.scan_tables()
     nulls = [bundle.null_scores[c] for c in classes]
     records = []  # (id, locus) per record
@@ -127,6 +129,8 @@ def _body(args: argparse.Namespace, argv: list[str] | None) -> int:
     device = setup_compute(args.device, args.threads)
     bundle = load_bundle(args.model, device)
     classes = resolve_classes(args.classes, bundle.config.classes)
+    # Only the networks that predict the requested classes run: the same scores, less work.
+    model = bundle.model.subset(classes) if isinstance(bundle.model, EnsembleNet) else bundle.model
     outdir = Path(args.outdir)
     if outdir.exists() and not outdir.is_dir():
         raise UsageError(f"-o {outdir}: exists and is not a folder")
@@ -138,10 +142,10 @@ def _body(args: argparse.Namespace, argv: list[str] | None) -> int:
     try:
         spool = Spool(spool_path)
         try:
-            records, n_positions = _score_pass(args, bundle, classes, device, spool, hist)
+            records, n_positions = _score_pass(args, bundle, model, classes, device, spool, hist)
         finally:
             spool.close()
-        counts = _write_pass(args, argv, outdir, bundle, classes, spool, hist, records, n_positions)
+        counts = _write_pass(args, argv, outdir, bundle, model, classes, spool, hist, records, n_positions)
     finally:
         spool_path.unlink(missing_ok=True)
     print(f"{PROG}: {len(records)} records, {n_positions} positions, {spool.rows} predictions, "
@@ -150,7 +154,7 @@ def _body(args: argparse.Namespace, argv: list[str] | None) -> int:
     return 0
 
 
-def _write_pass(args, argv, outdir: Path, bundle, classes, spool: Spool, hist: NullHistogram,
+def _write_pass(args, argv, outdir: Path, bundle, model, classes, spool: Spool, hist: NullHistogram,
                 records, n_positions) -> dict:
     """Pass 2: p- and q-values from the histograms; TSV, BED, bedGraph and run.json."""
     q_tables = hist.q_tables()
@@ -210,6 +214,7 @@ def _write_pass(args, argv, outdir: Path, bundle, classes, spool: Spool, hist: N
             "command_line": shlex.join([PROG, *(sys.argv[1:] if argv is None else argv)]),
             "input": str(args.input),
             "model": {"path": bundle.path, "sha256": bundle.sha256, "members": bundle.n_members,
+                      "members_run": len(model.members) if isinstance(model, EnsembleNet) else 1,
                       "config": bundle.config.to_dict()},
             "classes": classes,
             "motif_filter": args.motif_filter,
