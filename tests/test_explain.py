@@ -350,3 +350,45 @@ def test_planted_motifs_are_what_the_helper_says():
         neg = df[(df["modification"] == c) & (df["label"] == 0)]
         assert not any(s[site - off:site - off + len(motif)] == motif
                        for s, site in zip(neg["sequence"], neg["site"]))
+
+
+def test_ensemble_pairs_run_only_the_members_of_their_class(bundle, held_out):
+    """Specialist layout: each pair runs on the members that predict its class, with the full
+    ensemble's numbers, and a specialist is left out of the other classes' pairs."""
+    from dataclasses import replace
+
+    from multirm_tools.inference import score_tokens
+    from multirm_tools.model import EnsembleNet, MultiRMNet
+
+    _, windows, cls = held_out
+    torch.manual_seed(6)
+    other = MultiRMNet(bundle.config, bundle.model.embedding.weight).eval()
+    special = MultiRMNet(replace(bundle.config, classes=(CLASSES[0],)), bundle.model.embedding.weight).eval()
+    ens = EnsembleNet([bundle.model, other, special], classes=bundle.config.classes).eval()
+    pick = np.concatenate([np.flatnonzero(cls == 0)[:3], np.flatnonzero(cls == 1)[:5]])
+    win, c = windows[pick], cls[pick]
+    calls = []
+    hook = special.att_proj.register_forward_hook(lambda *_: calls.append(1))  # every path runs it
+    try:
+        ex = explain_pairs(ens, win[3:], c[3:], steps=32)
+        ref, mutant = mutagenesis(ens, win[3:], c[3:])
+        assert calls == []  # no pair of the specialist's class: it never ran
+        ex_all = explain_pairs(ens, win, c, steps=32)
+        assert calls  # it runs for its own class
+    finally:
+        hook.remove()
+    tok = torch.as_tensor(tokenize(win, bundle.config.k))
+    rows = np.arange(len(c))
+    with torch.no_grad():
+        logits = ens(tok)[rows, c].double().numpy()
+    attr, _ = integrated_gradients(ens, tok, torch.as_tensor(c), steps=32)
+    for got, lo in ((ex, 3), (ex_all, 0)):
+        np.testing.assert_allclose(got.logit, logits[lo:], rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(got.attention, attention_nt(ens, tok)[rows, c][lo:], atol=1e-7)
+        np.testing.assert_allclose(got.attribution, attr[lo:], atol=1e-6)
+    probs = score_tokens(ens, tokenize(win[3:], bundle.config.k))
+    np.testing.assert_allclose(ref, probs[np.arange(5), c[3:]], atol=1e-7)
+    variant = win[3].copy()
+    variant[HALF + 2] = (variant[HALF + 2] + 1) % 4
+    p = score_tokens(ens, tokenize(variant[None], bundle.config.k))[0, c[3]]
+    np.testing.assert_allclose(mutant[0, HALF + 2, variant[HALF + 2]], p, atol=1e-7)

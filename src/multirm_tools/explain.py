@@ -1,7 +1,8 @@
 """Why a window scores high: attention and integrated gradients per nucleotide, mutagenesis, top windows.
 
 Everything works on the network that predicts (``MultiRMNet``, or an
-``EnsembleNet``: its mean attention, attributions of its mean-probability logit), on windows of
+``EnsembleNet``: its mean attention, attributions of its mean-probability logit; each pair runs
+on the members that predict its class only), on windows of
 nucleotide codes (``kmers.encode``) or their k-mer tokens. A k-mer token covers
 ``k`` nucleotides; a token's attention weight or attribution is spread equally
 over its ``k`` nucleotides (``token_spread``), so each class's attention over a
@@ -34,7 +35,7 @@ import torch
 
 from .inference import score_tokens
 from .kmers import N_CODE, tokenize
-from .model import Network
+from .model import EnsembleNet, Network
 
 BASELINES = ("N", "zero")
 DEFAULT_BASELINE = "N"
@@ -174,6 +175,29 @@ def _logits(model: Network, x: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:
     return model.forward_embedded(x).gather(1, cls[:, None]).squeeze(1)
 
 
+def _by_network(model: Network, class_index: np.ndarray):
+    """Yield (network, rows, class index in that network) groups of pairs.
+
+    An ``EnsembleNet``'s pairs are grouped by the members that predict their class, and each
+    group runs on ``EnsembleNet.subset``: the same numbers (each class's mean is over those
+    members alone) without running the other members, so a specialist runs alone for its class.
+    """
+    if not isinstance(model, EnsembleNet):
+        yield model, np.arange(len(class_index)), class_index
+        return
+    names = model.config.classes
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for c in np.unique(class_index):
+        key = tuple(i for i, m in enumerate(model.members) if names[c] in m.config.classes)
+        groups.setdefault(key, []).append(int(c))
+    for cols in groups.values():
+        net = model.subset([names[c] for c in cols])
+        rows = np.flatnonzero(np.isin(class_index, cols))
+        remap = np.zeros(len(names), dtype=np.int64)
+        remap[cols] = [net.config.classes.index(names[c]) for c in cols]
+        yield net, rows, remap[class_index[rows]]
+
+
 def explain_pairs(model: Network, windows: np.ndarray, class_index: np.ndarray, steps: int = 50,
                   baseline: str = DEFAULT_BASELINE, batch_size: int = 64,
                   device: torch.device | str = "cpu",
@@ -182,7 +206,8 @@ def explain_pairs(model: Network, windows: np.ndarray, class_index: np.ndarray, 
 
     Parameters
     ----------
-    model: MultiRMNet or EnsembleNet, in eval mode on ``device``.
+    model: MultiRMNet or EnsembleNet, on ``device``; an ensemble's pairs run on the members
+        that predict their class (``EnsembleNet.subset``), with the same numbers.
     windows: np.ndarray, shape=(n, window), uint8 codes (``kmers.encode``), centred on the site.
     class_index: np.ndarray, shape=(n,), the model column explained for each window.
     steps: int, IG steps. Default is 50.
@@ -205,26 +230,26 @@ def explain_pairs(model: Network, windows: np.ndarray, class_index: np.ndarray, 
         raise ValueError(f"class_index has shape {class_index.shape} but must have shape ({len(windows)},)")
     if len(class_index) and (class_index.min() < 0 or class_index.max() >= len(cfg.classes)):
         raise ValueError(f"class_index must lie in 0 .. {len(cfg.classes) - 1}")
-    model.eval()
     device = torch.device(device)
     n, W = windows.shape
     out = {name: np.empty(n) for name in ("logit", "baseline_logit", "delta")}
     attention = np.empty((n, W))
     attribution = np.empty((n, W))
-    rows = np.arange(batch_size)
-    for lo in range(0, n, batch_size):
-        hi = min(lo + batch_size, n)
-        tok = torch.as_tensor(tokenize(windows[lo:hi], cfg.k), device=device)
-        cls = torch.as_tensor(class_index[lo:hi], device=device)
-        attention[lo:hi] = attention_nt(model, tok)[rows[:hi - lo], class_index[lo:hi]]
-        attribution[lo:hi], out["delta"][lo:hi] = integrated_gradients(
-            model, tok, cls, steps, baseline, internal_batch_size=batch_size * 8)
-        emb = model.embedding(tok)
-        out["logit"][lo:hi] = _logits(model, emb, cls).double().cpu().numpy()
-        out["baseline_logit"][lo:hi] = _logits(model, baseline_embedding(model, emb.shape, baseline),
-                                               cls).double().cpu().numpy()
-        if progress is not None:
-            progress(hi - lo)
+    for net, rows, index in _by_network(model, class_index):
+        net.eval()
+        for lo in range(0, len(rows), batch_size):
+            at = rows[lo:lo + batch_size]
+            tok = torch.as_tensor(tokenize(windows[at], cfg.k), device=device)
+            cls = torch.as_tensor(index[lo:lo + batch_size], device=device)
+            attention[at] = attention_nt(net, tok)[np.arange(len(at)), index[lo:lo + batch_size]]
+            attribution[at], out["delta"][at] = integrated_gradients(
+                net, tok, cls, steps, baseline, internal_batch_size=batch_size * 8)
+            emb = net.embedding(tok)
+            out["logit"][at] = _logits(net, emb, cls).double().cpu().numpy()
+            out["baseline_logit"][at] = _logits(net, baseline_embedding(net, emb.shape, baseline),
+                                                cls).double().cpu().numpy()
+            if progress is not None:
+                progress(len(at))
     ex = Explanation(1.0 / (1.0 + np.exp(-out["logit"])), out["logit"], out["baseline_logit"],
                      attention, attribution, out["delta"])
     rel = relative_delta(ex)
@@ -313,18 +338,20 @@ def mutagenesis(model: Network, windows: np.ndarray, class_index: np.ndarray, ba
     windows = np.asarray(windows, dtype=np.uint8)
     class_index = np.asarray(class_index, dtype=np.int64)
     n, W = windows.shape
-    tables = model.scan_tables()
-    reference = score_tokens(model, tokenize(windows, cfg.k), batch_size, device, tables)
-    reference = reference[np.arange(n), class_index].astype(np.float64)
+    reference = np.empty(n)
     mutant = np.empty((n, W, 4))
-    for j in range(n):
-        # All 4 * W variants of one window at once: position i, base b at row 4 i + b.
-        variants = np.repeat(windows[j][None], 4 * W, axis=0)
-        variants[np.arange(4 * W), np.repeat(np.arange(W), 4)] = np.tile(np.arange(4, dtype=np.uint8), W)
-        probs = score_tokens(model, tokenize(variants, cfg.k), batch_size, device, tables)
-        mutant[j] = probs[:, class_index[j]].reshape(W, 4)
-        same = windows[j] < N_CODE
-        mutant[j, np.flatnonzero(same), windows[j][same]] = reference[j]
+    for net, rows, index in _by_network(model, class_index):
+        tables = net.scan_tables()
+        ref = score_tokens(net, tokenize(windows[rows], cfg.k), batch_size, device, tables)
+        reference[rows] = ref[np.arange(len(rows)), index]
+        for j, col in zip(rows, index):
+            # All 4 * W variants of one window at once: position i, base b at row 4 i + b.
+            variants = np.repeat(windows[j][None], 4 * W, axis=0)
+            variants[np.arange(4 * W), np.repeat(np.arange(W), 4)] = np.tile(np.arange(4, dtype=np.uint8), W)
+            probs = score_tokens(net, tokenize(variants, cfg.k), batch_size, device, tables)
+            mutant[j] = probs[:, col].reshape(W, 4)
+            same = windows[j] < N_CODE
+            mutant[j, np.flatnonzero(same), windows[j][same]] = reference[j]
     return reference, mutant
 
 
