@@ -182,3 +182,24 @@ def test_a_class_scores_zero_on_rows_of_another_base(files):
     on_c = (df["modification"] == "m5C").to_numpy()  # C-centred rows
     assert np.all(scores[on_c, classes.index("m6A")] == 0)
     assert np.all(scores[on_c, classes.index("m5C")] == raw[on_c, classes.index("m5C")])
+
+
+def test_bootstrap_adds_intervals_to_model_and_baseline(files, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ["--model", str(files / "tiny.safetensors"), "--sites", str(files / "valid.tsv.gz"),
+            "--out", str(out), "--threads", "1", "--bootstrap", "40", "--seed", "3"]
+    assert evaluate.main([*args, "--baseline-train", str(files / "train.tsv")]) == 0
+    for name in ("metrics.tsv", "metrics_baseline.tsv"):
+        assert (out / name).read_text().splitlines()[0] == (
+            METRICS_HEADER + "\tAUCb_low\tAUCb_high\tAUCm_low\tAUCm_high")
+        got = _read(out / name)
+        assert (got["AUCb_low"] <= got["AUCb"]).all() and (got["AUCb"] <= got["AUCb_high"]).all()
+        assert (got["AUCm_low"] <= got["AUCm"]).all() and (got["AUCm"] <= got["AUCm_high"]).all()
+    assert "95% interval" in capsys.readouterr().err
+    # The same seed, the same intervals.
+    first = (out / "metrics.tsv").read_text()
+    assert evaluate.main([*args[:5], str(tmp_path / "again"), *args[6:]]) == 0
+    assert (tmp_path / "again" / "metrics.tsv").read_text() == first
+    with pytest.raises(SystemExit) as exc:
+        evaluate.main([*args[:-4], "--bootstrap", "-1"])
+    assert exc.value.code == 2 and "--bootstrap: '-1' must be >= 0" in capsys.readouterr().err

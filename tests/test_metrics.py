@@ -8,7 +8,8 @@ import pytest
 from sklearn.metrics import auc, average_precision_score, matthews_corrcoef, roc_auc_score
 
 from multirm_tools.errors import InputError
-from multirm_tools.metrics import CURVE_COLUMNS, METRIC_COLUMNS, evaluate_scores, gmean_threshold
+from multirm_tools.metrics import (CI_COLUMNS, CURVE_COLUMNS, METRIC_COLUMNS, bootstrap_ci, evaluate_scores,
+                                   gmean_threshold)
 
 CLASSES = ["m6A", "Psi", "m5C"]
 
@@ -101,3 +102,61 @@ def test_unscored_classes_are_na_and_out_of_the_mean(table):
     assert psi["n_pos"] == 11 and psi[["AUCb", "AUCm", "AP", "threshold", "MCC"]].isna().all()
     assert metrics["AUCb"].iloc[-1] == pytest.approx(full["AUCb"].iloc[0])
     assert set(curves["modification"]) == {"m6A"}
+
+
+def _shifted(n: int, shift: dict[str, float], seed: int):
+    """n sites and n background rows per class; each class's sites score ``shift`` higher on its column."""
+    rng = np.random.default_rng(seed)
+    classes = list(shift)
+    df = pd.DataFrame({"modification": np.repeat(classes, 2 * n), "label": np.tile(np.repeat([1, 0], n), len(classes))})
+    scores = rng.normal(size=(len(df), len(classes)))
+    for j, c in enumerate(classes):
+        scores[(df["modification"] == c).to_numpy() & (df["label"] == 1).to_numpy(), j] += shift[c]
+    return df, scores
+
+
+def test_bootstrap_intervals_cover_the_truth_with_the_analytic_width():
+    from scipy.stats import norm
+
+    shift = {"m6A": 1.0, "Psi": 0.4}
+    df, scores = _shifted(300, shift, seed=3)
+    metrics = evaluate_scores(df, scores, list(shift), bootstrap=400, seed=1)[0].set_index("modification")
+    assert list(metrics.columns[-4:]) == CI_COLUMNS
+    for c, d in shift.items():
+        row = metrics.loc[c]
+        true_auc = norm.cdf(d / np.sqrt(2))  # two unit normals d apart
+        assert row["AUCb_low"] < true_auc < row["AUCb_high"]
+        assert row["AUCb_low"] < row["AUCb"] < row["AUCb_high"]
+        assert row["AUCm_low"] < row["AUCm"] < row["AUCm_high"]
+        # Hanley & McNeil's standard error of an AUC from 300 + 300 rows
+        a, n = row["AUCb"], 300
+        q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+        se = np.sqrt((a * (1 - a) + (n - 1) * (q1 - a * a) + (n - 1) * (q2 - a * a)) / (n * n))
+        assert 0.8 < (row["AUCb_high"] - row["AUCb_low"]) / (2 * 1.96 * se) < 1.25
+    mean = metrics.loc["mean"]
+    assert mean["AUCb_low"] < mean["AUCb"] < mean["AUCb_high"]
+    # The mean over two classes is known better than either class.
+    assert mean["AUCb_high"] - mean["AUCb_low"] < min(metrics.loc[c, "AUCb_high"] - metrics.loc[c, "AUCb_low"]
+                                                      for c in shift)
+
+
+def test_bootstrap_resamples_depend_on_the_table_and_seed_only():
+    df, scores = _shifted(40, {"m6A": 1.0, "Psi": 0.5}, seed=4)
+    one = evaluate_scores(df, scores, ["m6A", "Psi"], bootstrap=50, seed=7)[0]
+    # Same ranks, other scores (a model and a monotone copy of it): the same resamples, the same intervals.
+    again = evaluate_scores(df, np.exp(scores), ["m6A", "Psi"], bootstrap=50, seed=7)[0]
+    pd.testing.assert_frame_equal(one[CI_COLUMNS], again[CI_COLUMNS])
+    other = evaluate_scores(df, scores, ["m6A", "Psi"], bootstrap=50, seed=8)[0]
+    assert not np.allclose(one[CI_COLUMNS].to_numpy(float), other[CI_COLUMNS].to_numpy(float))
+    # Perfectly separated: every resample is too.
+    perfect = scores.copy()
+    perfect[:, 0] = np.where((df["modification"] == "m6A") & (df["label"] == 1), 10.0, 0.0)
+    got = evaluate_scores(df, perfect, ["m6A", "Psi"], bootstrap=20, seed=7)[0].set_index("modification")
+    assert (got.loc["m6A", "AUCb_low"], got.loc["m6A", "AUCb_high"]) == (1.0, 1.0)
+    # An unscored class has no interval and stays out of the mean's.
+    part = evaluate_scores(df, scores, ["m6A", "Psi"], unscored={"Psi"}, bootstrap=50, seed=7)[0]
+    part = part.set_index("modification")
+    assert part.loc["Psi", CI_COLUMNS].isna().all()
+    assert part.loc["mean", "AUCb_low"] == one.set_index("modification").loc["m6A", "AUCb_low"]
+    with pytest.raises(ValueError, match="at least 1"):
+        bootstrap_ci(df, scores, ["m6A", "Psi"], 0)

@@ -431,3 +431,24 @@ def test_output_is_a_new_file_not_an_input(outputs, tmp_path, capsys):
     err = capsys.readouterr().err.splitlines()
     assert err[0].endswith("-o names a folder; give the report's file name")
     assert err[1].endswith("the report would overwrite an input") and err[2] == err[1]
+
+
+def test_metrics_with_bootstrap_intervals_are_read_and_shown(tmp_path, capsys):
+    from multirm_tools.metrics import CI_COLUMNS
+    from multirm_tools.report import METRICS_CI
+
+    assert METRICS_CI == CI_COLUMNS  # the report reads what multirm-evaluate --bootstrap writes
+    d = tmp_path / "evaluate"
+    d.mkdir()
+    df = pd.DataFrame({"modification": np.repeat(["m6A", "Psi"], 40), "label": np.tile(np.repeat([1, 0], 20), 2)})
+    scores = np.random.default_rng(2).random((80, 2)) + 0.4 * df["label"].to_numpy()[:, None]
+    metrics, _ = evaluate_scores(df, scores, ["m6A", "Psi"], bootstrap=30)
+    metrics.to_csv(d / "metrics.tsv", sep="\t", index=False, na_rep="NA")
+    assert classify_file(d / "metrics.tsv") == "metrics"
+    html = build(tmp_path, d / "metrics.tsv")
+    assert '<section id="evaluation">' in html and "AUCb_low" in html and "AUCm_high" in html
+    bad = d / "bad.tsv"
+    bad.write_text((d / "metrics.tsv").read_text().rsplit("\t", 1)[0] + "\tnot-a-number\n")
+    assert report_cli.main([str(bad), "-o", str(tmp_path / "bad.html"), "--quiet"]) == 1
+    assert "line 4: column AUCm_high is 'not-a-number', not a number" in capsys.readouterr().err
+    assert not (tmp_path / "bad.html").exists()

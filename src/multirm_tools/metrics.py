@@ -7,11 +7,14 @@ For each class present in the table:
   classes' sites and all backgrounds), using the class's score;
 - AP: average precision on AUCb's problem;
 - threshold: given (the bundle's) or the maximal G-mean ``sqrt(Sn * Sp)`` on these data;
-- Sn, Sp, Acc, MCC at that threshold on AUCb's problem (predicted positive: score >= threshold).
+- Sn, Sp, Acc, MCC at that threshold on AUCb's problem (predicted positive: score >= threshold);
+- optionally, bootstrap confidence intervals of AUCb and AUCm (``AUCb_low`` ... ``AUCm_high``).
 """
 
 from __future__ import annotations
 
+import sys
+import warnings
 from typing import Collection, Sequence
 
 import numpy as np
@@ -24,6 +27,7 @@ from .errors import InputError
 METRIC_COLUMNS = ["modification", "n_pos", "n_neg", "AUCb", "AUCm", "AP", "threshold",
                   "Sn", "Sp", "Acc", "MCC"]
 CURVE_COLUMNS = ["modification", "curve", "x", "y", "threshold"]
+CI_COLUMNS = ["AUCb_low", "AUCb_high", "AUCm_low", "AUCm_high"]
 
 
 def gmean_threshold(y: np.ndarray, s: np.ndarray) -> float:
@@ -59,9 +63,66 @@ def _at_threshold(y: np.ndarray, s: np.ndarray, threshold: float) -> tuple[float
     return sn, sp, acc, mcc
 
 
+def bootstrap_ci(df: pd.DataFrame, scores: np.ndarray, classes: Sequence[str], n_boot: int,
+                 seed: int = 0, level: float = 0.95, unscored: Collection[str] = (),
+                 progress: bool = False) -> pd.DataFrame:
+    """Percentile bootstrap intervals of each class's AUCb and AUCm and of their means over classes.
+
+    Each of the ``n_boot`` resamples draws rows with replacement within every (class, label)
+    group, so it keeps the table's counts; all classes are computed on the same resamples, and
+    one ``seed`` gives the same resamples for any scores of the same table (model and baseline
+    are then compared on the same draws).
+
+    Parameters
+    ----------
+    df, scores, classes, unscored: as for ``evaluate_scores``.
+    n_boot: int, resamples (at least 1; 1,000 or more for a 95% interval).
+    seed: int, seed of the resamples. Default is 0.
+    level: float, the interval's coverage. Default is 0.95.
+    progress: bool, show a progress bar on stderr. Default is False.
+
+    Returns
+    -------
+    pd.DataFrame, columns ``modification`` and ``CI_COLUMNS``: one row per scored class present
+    in ``df`` (in ``classes`` order), then ``mean``. NaN where an AUC cannot be computed.
+    """
+    from tqdm import tqdm
+
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
+    mods = df["modification"].to_numpy()
+    labels = df["label"].to_numpy().astype(int)
+    scores = np.asarray(scores, dtype=np.float64)
+    cols = [j for j, c in enumerate(classes) if c not in unscored and (mods == c).any()]
+    groups = list(pd.DataFrame({"m": mods, "y": labels}).groupby(["m", "y"], sort=True).indices.values())
+    rng = np.random.default_rng(seed)
+    auc = np.full((2, n_boot, len(cols)), np.nan)  # AUCb, AUCm
+    for b in tqdm(range(n_boot), desc="bootstrap", unit="resample", disable=not progress, file=sys.stderr):
+        idx = np.concatenate([g[rng.integers(0, len(g), len(g))] for g in groups])
+        m, y = mods[idx], labels[idx]
+        for k, j in enumerate(cols):
+            own = m == classes[j]
+            if 0 < y[own].sum() < own.sum():
+                auc[0, b, k] = roc_auc_score(y[own], scores[idx[own], j])
+            ym = own & (y == 1)
+            if 0 < ym.sum() < len(ym):
+                auc[1, b, k] = roc_auc_score(ym, scores[idx, j])
+    tail = 100 * (1 - level) / 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
+        per_class = np.nanpercentile(auc, [tail, 100 - tail], axis=1)  # (2 bounds, 2 AUCs, classes)
+        means = np.nanpercentile(np.nanmean(auc, axis=2), [tail, 100 - tail], axis=1)  # (2, 2)
+    out = pd.DataFrame({"modification": [classes[j] for j in cols] + ["mean"]})
+    for a, name in enumerate(("AUCb", "AUCm")):
+        out[f"{name}_low"] = np.append(per_class[0, a], means[0, a])
+        out[f"{name}_high"] = np.append(per_class[1, a], means[1, a])
+    return out
+
+
 def evaluate_scores(df: pd.DataFrame, scores: np.ndarray, classes: Sequence[str],
                     thresholds: dict[str, float] | None = None,
-                    unscored: Collection[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+                    unscored: Collection[str] = (), bootstrap: int = 0, seed: int = 0,
+                    progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Metrics and curves per class of a labelled table from per-class scores.
 
     Parameters
@@ -73,6 +134,9 @@ def evaluate_scores(df: pd.DataFrame, scores: np.ndarray, classes: Sequence[str]
         G-mean cut-off on these data. Default is None.
     unscored: classes without real scores (e.g. no baseline model): their rows keep
         ``n_pos``/``n_neg``, their metrics are NaN, and they count in no mean. Default is ().
+    bootstrap: resamples for ``bootstrap_ci``'s 95% intervals (columns ``CI_COLUMNS`` after
+        the others); 0 (default) adds no columns.
+    seed, progress: ``bootstrap_ci``'s, when ``bootstrap`` > 0.
 
     Returns
     -------
@@ -135,6 +199,9 @@ def evaluate_scores(df: pd.DataFrame, scores: np.ndarray, classes: Sequence[str]
         mean[c] = float(metrics[c].mean()) if metrics[c].notna().any() else np.nan
     metrics = pd.concat([metrics, pd.DataFrame([mean], columns=METRIC_COLUMNS)], ignore_index=True)
     metrics[["n_pos", "n_neg"]] = metrics[["n_pos", "n_neg"]].astype("Int64")
+    if bootstrap:
+        ci = bootstrap_ci(df, scores, classes, bootstrap, seed, unscored=unscored, progress=progress)
+        metrics = metrics.merge(ci, on="modification", how="left")
     curves = (pd.concat(curves, ignore_index=True) if curves
               else pd.DataFrame(columns=CURVE_COLUMNS))
     return metrics, curves[CURVE_COLUMNS]

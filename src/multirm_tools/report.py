@@ -46,6 +46,8 @@ HEADERS: dict[str, list[str]] = {
     "correlation_long": ["class_a", "class_b", "pearson_r", "p_value"],
     "distances": ["class_a", "class_b", "n_pairs", "observed_median", "expected_median", "p_value"],
 }
+# multirm-evaluate --bootstrap's interval columns, after the metrics columns (metrics.CI_COLUMNS).
+METRICS_CI = ["AUCb_low", "AUCb_high", "AUCm_low", "AUCm_high"]
 KIND_LABELS = {
     "predictions": "multirm-predict predictions", "run": "multirm-predict run record",
     "sites_bed": "significant sites (BED)", "metrics": "multirm-evaluate metrics",
@@ -118,7 +120,7 @@ def classify_file(path: Path) -> str | None:
     line = _first_line(path)
     cells = line.split("\t")
     for kind, header in HEADERS.items():
-        if cells == header:
+        if cells == header or (kind == "metrics" and cells == header + METRICS_CI):
             if kind in ("metrics", "curves") and "baseline" in path.name:
                 return kind + "_baseline"
             return kind
@@ -187,7 +189,7 @@ def read_table(path: Path, kind: str) -> pd.DataFrame:
     except (ValueError, pd.errors.ParserError) as exc:
         raise InputError(f"{path}: not a readable table: {str(exc).splitlines()[0]}") from None
     numeric = {
-        "metrics": HEADERS["metrics"][1:], "metrics_baseline": HEADERS["metrics"][1:],
+        "metrics": list(df.columns[1:]), "metrics_baseline": list(df.columns[1:]),
         "curves": ["x", "y", "threshold"], "curves_baseline": ["x", "y", "threshold"],
         "explain": ["site", "probability", "window_position", "attention", "attribution"],
         "explain_sites": ["site", "probability", "logit", "baseline_logit", "attribution_sum", "delta"],

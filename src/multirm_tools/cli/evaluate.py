@@ -14,7 +14,7 @@ from ..errors import InputError
 from ..inference import score_windows, zero_wrong_base
 from ..metrics import evaluate_scores
 from ..sites import read_many
-from .common import add_compute_options, atomic_path, base_parser, run_main, setup_compute
+from .common import add_compute_options, atomic_path, base_parser, nonneg_int, run_main, setup_compute
 
 FLOAT_FORMAT = "%.6g"
 
@@ -30,12 +30,18 @@ def parse_arguments() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="output folder: metrics.tsv, curves.tsv (and metrics_baseline.tsv, "
                              "curves_baseline.tsv with --baseline-train)")
+    parser.add_argument("--bootstrap", type=nonneg_int, default=0, metavar="N",
+                        help="add 95%% bootstrap intervals of AUCb and AUCm (columns AUCb_low AUCb_high "
+                             "AUCm_low AUCm_high) from N resamples of the table within each class and "
+                             "label; the model and the baseline get the same resamples; 0: none "
+                             "(default: 0)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="random seed of the baseline and of the bootstrap resamples (default: 0)")
     group = parser.add_argument_group("baseline")
     group.add_argument("--baseline-train", nargs="+", metavar="TABLE", default=None,
                        help="train the LightGBM one-hot baseline on these tables and evaluate it too")
     group.add_argument("--baseline-window", type=int, default=None,
                        help="baseline window in nt (odd; default: the model's window)")
-    group.add_argument("--seed", type=int, default=0, help="baseline random seed")
     add_compute_options(parser)
     return parser
 
@@ -60,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     windows = table_windows(df, cfg.window)
     scores = zero_wrong_base(windows, score_windows(bundle.model, windows, args.batch_size, device),
                              cfg.classes)
-    results = {"": evaluate_scores(df, scores, cfg.classes, bundle.thresholds)}
+    boot = {"bootstrap": args.bootstrap, "seed": args.seed, "progress": sys.stderr.isatty()}
+    results = {"": evaluate_scores(df, scores, cfg.classes, bundle.thresholds, **boot)}
     if args.baseline_train:
         window = args.baseline_window or cfg.window
         if window < 1 or window % 2 != 1:
@@ -71,14 +78,15 @@ def run(args: argparse.Namespace) -> int:
         base_scores = zero_wrong_base(base_windows, predict_baseline(models, base_windows, cfg.classes),
                                       cfg.classes)
         results["_baseline"] = evaluate_scores(df, base_scores, cfg.classes,
-                                               unscored=set(cfg.classes) - set(models))
+                                               unscored=set(cfg.classes) - set(models), **boot)
     out.mkdir(parents=True, exist_ok=True)
     for suffix, (metrics, curves) in results.items():
         _write_tsv(metrics, out / f"metrics{suffix}.tsv")
         _write_tsv(curves, out / f"curves{suffix}.tsv")
     for suffix, (metrics, _) in results.items():
         mean = metrics.iloc[-1]
-        print(f"multirm-evaluate: {'baseline' if suffix else 'model'}: mean AUCb {mean['AUCb']:.4f}, "
+        ci = (f" (95% interval {mean['AUCb_low']:.4f}-{mean['AUCb_high']:.4f})" if args.bootstrap else "")
+        print(f"multirm-evaluate: {'baseline' if suffix else 'model'}: mean AUCb {mean['AUCb']:.4f}{ci}, "
               f"mean AUCm {mean['AUCm']:.4f}, mean AP {mean['AP']:.4f} over {len(metrics) - 1} class(es)",
               file=sys.stderr)
     return 0
