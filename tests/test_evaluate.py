@@ -203,3 +203,28 @@ def test_bootstrap_adds_intervals_to_model_and_baseline(files, tmp_path, capsys)
     with pytest.raises(SystemExit) as exc:
         evaluate.main([*args[:-4], "--bootstrap", "-1"])
     assert exc.value.code == 2 and "--bootstrap: '-1' must be >= 0" in capsys.readouterr().err
+
+
+def test_only_the_networks_of_the_tables_classes_run(tmp_path, tiny_bundle_factory, monkeypatch):
+    from multirm_tools.constants import CLASS_NAMES
+
+    path = tiny_bundle_factory("spec.safetensors", members=2, seed=3, specialists=("m6A",), window=21,
+                               classes=tuple(c for c in CLASS_NAMES if c != "m6A"))
+    sites = tmp_path / "m6a.tsv"
+    write_sites(make_sites(("m6A",), 12, length=31, seed=5), sites)
+    ran = []
+    real = evaluate.score_windows
+    monkeypatch.setattr(evaluate, "score_windows", lambda model, *a: ran.append(model) or real(model, *a))
+    assert evaluate.main(["--model", str(path), "--sites", str(sites), "--out", str(tmp_path / "out"),
+                          "--threads", "1"]) == 0
+    assert [len(m.members) for m in ran] == [1]  # the m6A network alone
+    got = _read(tmp_path / "out" / "metrics.tsv").set_index("modification")
+    # The same numbers as the library on the whole ensemble's scores.
+    bundle = load_bundle(path)
+    df = pd.read_csv(sites, sep="\t")
+    windows = table_windows(df, 21)
+    scores = zero_wrong_base(windows, real(bundle.model, windows), bundle.config.classes)
+    want, _ = evaluate_scores(df, scores, bundle.config.classes, bundle.thresholds)
+    want = want.set_index("modification")
+    np.testing.assert_allclose(got.loc[["m6A", "mean"], ["AUCb", "AUCm", "AP"]].to_numpy(float),
+                               want.loc[["m6A", "mean"], ["AUCb", "AUCm", "AP"]].to_numpy(float), rtol=1e-6)

@@ -13,6 +13,7 @@ from ..bundle import default_bundle_path, load_bundle
 from ..errors import InputError
 from ..inference import score_windows, zero_wrong_base
 from ..metrics import evaluate_scores
+from ..model import EnsembleNet
 from ..sites import read_many
 from .common import add_compute_options, atomic_path, base_parser, nonneg_int, run_main, setup_compute
 
@@ -64,10 +65,13 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{', '.join(args.sites)}: class(es) {', '.join(foreign)} are not predicted by "
                          f"the model {bundle.path} (it predicts {', '.join(cfg.classes)})")
     windows = table_windows(df, cfg.window)
-    scores = zero_wrong_base(windows, score_windows(bundle.model, windows, args.batch_size, device),
-                             cfg.classes)
+    # Only the table's classes are scored, so only the networks that predict them run.
+    classes = [c for c in cfg.classes if c in set(df["modification"])]
+    model = bundle.model.subset(classes) if isinstance(bundle.model, EnsembleNet) else bundle.model
+    scores = score_windows(model, windows, args.batch_size, device)
+    scores = zero_wrong_base(windows, scores[:, [model.config.classes.index(c) for c in classes]], classes)
     boot = {"bootstrap": args.bootstrap, "seed": args.seed, "progress": sys.stderr.isatty()}
-    results = {"": evaluate_scores(df, scores, cfg.classes, bundle.thresholds, **boot)}
+    results = {"": evaluate_scores(df, scores, classes, bundle.thresholds, **boot)}
     if args.baseline_train:
         window = args.baseline_window or cfg.window
         if window < 1 or window % 2 != 1:
