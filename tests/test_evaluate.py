@@ -227,4 +227,5 @@ def test_only_the_networks_of_the_tables_classes_run(tmp_path, tiny_bundle_facto
     want, _ = evaluate_scores(df, scores, bundle.config.classes, bundle.thresholds)
     want = want.set_index("modification")
     np.testing.assert_allclose(got.loc[["m6A", "mean"], ["AUCb", "AUCm", "AP"]].to_numpy(float),
-                               want.loc[["m6A", "mean"], ["AUCb", "AUCm", "AP"]].to_numpy(float), rtol=1e-6)
+                               want.loc[["m6A", "mean"], ["AUCb", "AUCm", "AP"]].to_numpy(float),
+                               rtol=5e-6)  # metrics.tsv keeps 6 significant digits
