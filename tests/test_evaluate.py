@@ -229,3 +229,37 @@ def test_only_the_networks_of_the_tables_classes_run(tmp_path, tiny_bundle_facto
     np.testing.assert_allclose(got.loc[["m6A", "mean"], ["AUCb", "AUCm", "AP"]].to_numpy(float),
                                want.loc[["m6A", "mean"], ["AUCb", "AUCm", "AP"]].to_numpy(float),
                                rtol=5e-6)  # metrics.tsv keeps 6 significant digits
+
+
+def test_compare_two_models_and_the_baseline_on_the_same_resamples(files, tmp_path, tiny_bundle_factory, capsys):
+    other = str(tiny_bundle_factory("other.safetensors", seed=9, window=21, classes=("m6A", "Psi", "m5C", "m1A")))
+    sites, model = str(files / "valid.tsv.gz"), str(files / "tiny.safetensors")
+    common = ["--sites", sites, "--threads", "1", "--bootstrap", "60", "--seed", "4"]
+    assert evaluate.main(["--model", model, "--out", str(tmp_path / "a"), *common, "--compare", other,
+                          "--baseline-train", str(files / "train.tsv")]) == 0
+    assert "model - compared model: mean AUCb" in capsys.readouterr().err
+    assert evaluate.main(["--model", other, "--out", str(tmp_path / "b"), *common]) == 0
+    capsys.readouterr()
+    a = _read(tmp_path / "a" / "metrics.tsv").set_index("modification")
+    b = _read(tmp_path / "b" / "metrics.tsv").set_index("modification")
+    for name, reference in (("comparison.tsv", b), ("comparison_baseline.tsv",
+                                                    _read(tmp_path / "a" / "metrics_baseline.tsv").set_index("modification"))):
+        got = _read(tmp_path / "a" / name)
+        assert list(got.columns) == ["modification", "metric", "model", "other", "difference", "low", "high",
+                                     "better_share"]
+        assert got["modification"].tolist() == [c for c in (*CLASSES, "mean") for _ in range(2)]
+        got = got.set_index(["modification", "metric"])
+        for c in (*CLASSES, "mean"):
+            for metric in ("AUCb", "AUCm"):
+                row = got.loc[(c, metric)]
+                assert row["model"] == pytest.approx(a.loc[c, metric], abs=1e-6)
+                assert row["other"] == pytest.approx(reference.loc[c, metric], abs=1e-6)
+                assert row["low"] <= row["high"] and 0 <= row["better_share"] <= 1
+    # --compare needs resamples; a bundle without the table's classes cannot be compared.
+    assert evaluate.main(["--model", model, "--sites", sites, "--out", str(tmp_path / "c"), "--compare", other]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "multirm-evaluate: error: --compare needs --bootstrap N (1000 or more): the comparison is made on its resamples")
+    narrow = tiny_bundle_factory("narrow.safetensors", seed=9, window=21, classes=("m6A", "Psi"))
+    assert evaluate.main(["--model", model, "--out", str(tmp_path / "d"), *common, "--compare", str(narrow)]) == 1
+    assert "the model does not predict class(es) m5C of the table" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()

@@ -8,7 +8,8 @@ import pytest
 from sklearn.metrics import auc, average_precision_score, matthews_corrcoef, roc_auc_score
 
 from multirm_tools.errors import InputError
-from multirm_tools.metrics import (CI_COLUMNS, CURVE_COLUMNS, METRIC_COLUMNS, bootstrap_ci, evaluate_scores,
+from multirm_tools.metrics import (CI_COLUMNS, COMPARE_COLUMNS, CURVE_COLUMNS, METRIC_COLUMNS, bootstrap_ci,
+                                   compare_scores, evaluate_scores,
                                    gmean_threshold)
 
 CLASSES = ["m6A", "Psi", "m5C"]
@@ -160,3 +161,35 @@ def test_bootstrap_resamples_depend_on_the_table_and_seed_only():
     assert part.loc["mean", "AUCb_low"] == one.set_index("modification").loc["m6A", "AUCb_low"]
     with pytest.raises(ValueError, match="at least 1"):
         bootstrap_ci(df, scores, ["m6A", "Psi"], 0)
+
+
+def test_paired_comparison_sees_small_differences_that_intervals_of_each_cannot():
+    df, scores = _shifted(150, {"m6A": 0.8, "Psi": 0.8}, seed=5)
+    # "other": the same scores, but m6A's sites score 0.15 lower: slightly worse there, and
+    # strongly correlated with the model, as two versions of one model are.
+    other = scores.copy()
+    other[((df["modification"] == "m6A") & (df["label"] == 1)).to_numpy(), 0] -= 0.15
+    got = compare_scores(df, scores, other, ["m6A", "Psi"], n_boot=300, seed=2)
+    assert list(got.columns) == COMPARE_COLUMNS
+    assert got[["modification", "metric"]].values.tolist() == [
+        ["m6A", "AUCb"], ["m6A", "AUCm"], ["Psi", "AUCb"], ["Psi", "AUCm"], ["mean", "AUCb"], ["mean", "AUCm"]]
+    got = got.set_index(["modification", "metric"])
+    m6a = got.loc[("m6A", "AUCb")]
+    want_model = evaluate_scores(df, scores, ["m6A", "Psi"])[0].set_index("modification").loc["m6A", "AUCb"]
+    want_other = evaluate_scores(df, other, ["m6A", "Psi"])[0].set_index("modification").loc["m6A", "AUCb"]
+    assert (m6a["model"], m6a["other"]) == (want_model, want_other)
+    assert m6a["difference"] == pytest.approx(want_model - want_other)
+    assert 0 < m6a["low"] < m6a["difference"] < m6a["high"] and m6a["better_share"] > 0.975
+    # Paired: the difference's interval is far narrower than either AUC's own interval.
+    ci = bootstrap_ci(df, scores, ["m6A", "Psi"], n_boot=300, seed=2).set_index("modification")
+    assert m6a["high"] - m6a["low"] < 0.5 * (ci.loc["m6A", "AUCb_high"] - ci.loc["m6A", "AUCb_low"])
+    # Psi's scores are the same: no difference on any resample.
+    psi = got.loc[("Psi", "AUCb")]
+    assert (psi["difference"], psi["low"], psi["high"], psi["better_share"]) == (0, 0, 0, 0.5)
+    mean = got.loc[("mean", "AUCb")]
+    assert mean["difference"] == pytest.approx(m6a["difference"] / 2)
+    # A class the other does not score is compared nowhere.
+    part = compare_scores(df, scores, other, ["m6A", "Psi"], n_boot=20, seed=2, unscored={"Psi"})
+    assert set(part["modification"]) == {"m6A", "mean"}
+    assert part.set_index(["modification", "metric"]).loc[("mean", "AUCb"), "difference"] == pytest.approx(
+        m6a["difference"])

@@ -8,7 +8,8 @@ For each class present in the table:
 - AP: average precision on AUCb's problem;
 - threshold: given (the bundle's) or the maximal G-mean ``sqrt(Sn * Sp)`` on these data;
 - Sn, Sp, Acc, MCC at that threshold on AUCb's problem (predicted positive: score >= threshold);
-- optionally, bootstrap confidence intervals of AUCb and AUCm (``AUCb_low`` ... ``AUCm_high``).
+- optionally, bootstrap confidence intervals of AUCb and AUCm (``AUCb_low`` ... ``AUCm_high``),
+  and a paired bootstrap comparison of two models' AUCs on the same resamples (``compare_scores``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ METRIC_COLUMNS = ["modification", "n_pos", "n_neg", "AUCb", "AUCm", "AP", "thres
                   "Sn", "Sp", "Acc", "MCC"]
 CURVE_COLUMNS = ["modification", "curve", "x", "y", "threshold"]
 CI_COLUMNS = ["AUCb_low", "AUCb_high", "AUCm_low", "AUCm_high"]
+COMPARE_COLUMNS = ["modification", "metric", "model", "other", "difference", "low", "high", "better_share"]
 
 
 def gmean_threshold(y: np.ndarray, s: np.ndarray) -> float:
@@ -63,15 +65,67 @@ def _at_threshold(y: np.ndarray, s: np.ndarray, threshold: float) -> tuple[float
     return sn, sp, acc, mcc
 
 
+def _resampled_aucs(df: pd.DataFrame, score_sets: Sequence[np.ndarray], classes: Sequence[str],
+                    cols: Sequence[int], n_boot: int, seed: int, progress: bool) -> np.ndarray:
+    """AUCb and AUCm of classes ``cols`` on ``n_boot`` resamples of ``df``, for every score set.
+
+    Each resample draws rows with replacement within every (class, label) group, so it keeps the
+    table's counts. The resamples depend on the table and ``seed`` only, so every score set (and
+    every call with that seed) is measured on the same draws.
+
+    Returns np.ndarray, shape=(len(score_sets), 2 (AUCb, AUCm), n_boot, len(cols)); NaN where an
+    AUC cannot be computed.
+    """
+    from tqdm import tqdm
+
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
+    mods = df["modification"].to_numpy()
+    labels = df["label"].to_numpy().astype(int)
+    score_sets = [np.asarray(s, dtype=np.float64) for s in score_sets]
+    groups = list(pd.DataFrame({"m": mods, "y": labels}).groupby(["m", "y"], sort=True).indices.values())
+    rng = np.random.default_rng(seed)
+    auc = np.full((len(score_sets), 2, n_boot, len(cols)), np.nan)
+    for b in tqdm(range(n_boot), desc="bootstrap", unit="resample", disable=not progress, file=sys.stderr):
+        idx = np.concatenate([g[rng.integers(0, len(g), len(g))] for g in groups])
+        m, y = mods[idx], labels[idx]
+        for k, j in enumerate(cols):
+            own = m == classes[j]
+            ym = own & (y == 1)
+            for i, scores in enumerate(score_sets):
+                if 0 < y[own].sum() < own.sum():
+                    auc[i, 0, b, k] = roc_auc_score(y[own], scores[idx[own], j])
+                if 0 < ym.sum() < len(ym):
+                    auc[i, 1, b, k] = roc_auc_score(ym, scores[idx, j])
+    return auc
+
+
+def _scored_columns(df: pd.DataFrame, classes: Sequence[str], unscored: Collection[str]) -> list[int]:
+    present = set(df["modification"])
+    return [j for j, c in enumerate(classes) if c not in unscored and c in present]
+
+
+def _percentiles(values: np.ndarray, level: float, axis: int) -> np.ndarray:
+    tail = 100 * (1 - level) / 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices stay NaN
+        return np.nanpercentile(values, [tail, 100 - tail], axis=axis)
+
+
+def _class_means(auc: np.ndarray) -> np.ndarray:
+    """Mean over the last axis (classes), NaN-aware, without all-NaN warnings."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(auc, axis=-1)
+
+
 def bootstrap_ci(df: pd.DataFrame, scores: np.ndarray, classes: Sequence[str], n_boot: int,
                  seed: int = 0, level: float = 0.95, unscored: Collection[str] = (),
                  progress: bool = False) -> pd.DataFrame:
     """Percentile bootstrap intervals of each class's AUCb and AUCm and of their means over classes.
 
-    Each of the ``n_boot`` resamples draws rows with replacement within every (class, label)
-    group, so it keeps the table's counts; all classes are computed on the same resamples, and
-    one ``seed`` gives the same resamples for any scores of the same table (model and baseline
-    are then compared on the same draws).
+    Resamples as in ``_resampled_aucs``: within every (class, label) group, the same draws for
+    one table and ``seed`` whatever the scores (a model and its baseline are measured on the same).
 
     Parameters
     ----------
@@ -86,37 +140,66 @@ def bootstrap_ci(df: pd.DataFrame, scores: np.ndarray, classes: Sequence[str], n
     pd.DataFrame, columns ``modification`` and ``CI_COLUMNS``: one row per scored class present
     in ``df`` (in ``classes`` order), then ``mean``. NaN where an AUC cannot be computed.
     """
-    from tqdm import tqdm
-
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
-    mods = df["modification"].to_numpy()
-    labels = df["label"].to_numpy().astype(int)
-    scores = np.asarray(scores, dtype=np.float64)
-    cols = [j for j, c in enumerate(classes) if c not in unscored and (mods == c).any()]
-    groups = list(pd.DataFrame({"m": mods, "y": labels}).groupby(["m", "y"], sort=True).indices.values())
-    rng = np.random.default_rng(seed)
-    auc = np.full((2, n_boot, len(cols)), np.nan)  # AUCb, AUCm
-    for b in tqdm(range(n_boot), desc="bootstrap", unit="resample", disable=not progress, file=sys.stderr):
-        idx = np.concatenate([g[rng.integers(0, len(g), len(g))] for g in groups])
-        m, y = mods[idx], labels[idx]
-        for k, j in enumerate(cols):
-            own = m == classes[j]
-            if 0 < y[own].sum() < own.sum():
-                auc[0, b, k] = roc_auc_score(y[own], scores[idx[own], j])
-            ym = own & (y == 1)
-            if 0 < ym.sum() < len(ym):
-                auc[1, b, k] = roc_auc_score(ym, scores[idx, j])
-    tail = 100 * (1 - level) / 2
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
-        per_class = np.nanpercentile(auc, [tail, 100 - tail], axis=1)  # (2 bounds, 2 AUCs, classes)
-        means = np.nanpercentile(np.nanmean(auc, axis=2), [tail, 100 - tail], axis=1)  # (2, 2)
+    cols = _scored_columns(df, classes, unscored)
+    auc = _resampled_aucs(df, [scores], classes, cols, n_boot, seed, progress)[0]  # (2, n_boot, k)
+    per_class = _percentiles(auc, level, axis=1)  # (2 bounds, 2 AUCs, classes)
+    means = _percentiles(_class_means(auc), level, axis=1)  # (2 bounds, 2 AUCs)
     out = pd.DataFrame({"modification": [classes[j] for j in cols] + ["mean"]})
     for a, name in enumerate(("AUCb", "AUCm")):
         out[f"{name}_low"] = np.append(per_class[0, a], means[0, a])
         out[f"{name}_high"] = np.append(per_class[1, a], means[1, a])
     return out
+
+
+def compare_scores(df: pd.DataFrame, scores: np.ndarray, other: np.ndarray, classes: Sequence[str],
+                   n_boot: int, seed: int = 0, level: float = 0.95, unscored: Collection[str] = (),
+                   progress: bool = False) -> pd.DataFrame:
+    """Paired bootstrap comparison of two sets of scores of one table (a model against another).
+
+    Both are measured on the same resamples (as in ``bootstrap_ci``), so the interval of the
+    difference leaves out the table's own luck, which both share.
+
+    Parameters
+    ----------
+    df, classes: as for ``evaluate_scores``.
+    scores, other: np.ndarray, shape=(n, len(classes)), the model's and the other's scores.
+    n_boot, seed, level, progress: as for ``bootstrap_ci``.
+    unscored: classes either lacks (compared nowhere, and in no mean). Default is ().
+
+    Returns
+    -------
+    pd.DataFrame, columns ``COMPARE_COLUMNS``: for each compared class present in ``df`` (in
+    ``classes`` order), then ``mean``, an AUCb row and an AUCm row: both AUCs on the whole table,
+    ``difference`` (model - other), its interval ``low`` .. ``high``, and ``better_share``, the
+    share of resamples where the model's AUC is higher (ties count half).
+    """
+    cols = _scored_columns(df, classes, unscored)
+    auc = _resampled_aucs(df, [scores, other], classes, cols, n_boot, seed, progress)  # (2, 2, B, k)
+    auc = np.concatenate([auc, _class_means(auc)[..., None]], axis=-1)  # the mean as one more column
+    point = np.full((2, 2, len(cols) + 1), np.nan)  # (score set, metric, class or mean)
+    mods = df["modification"].to_numpy()
+    labels = df["label"].to_numpy().astype(int)
+    for i, s in enumerate((np.asarray(scores, np.float64), np.asarray(other, np.float64))):
+        for k, j in enumerate(cols):
+            own = mods == classes[j]
+            ym = own & (labels == 1)
+            if 0 < labels[own].sum() < own.sum():
+                point[i, 0, k] = roc_auc_score(labels[own], s[own, j])
+            if 0 < ym.sum() < len(ym):
+                point[i, 1, k] = roc_auc_score(ym, s[:, j])
+    point[:, :, -1] = _class_means(point[:, :, :-1])
+    diff = auc[0] - auc[1]  # (metric, B, class or mean)
+    bounds = _percentiles(diff, level, axis=1)  # (2 bounds, metric, class or mean)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        better = np.where(np.isnan(diff).all(axis=1), np.nan,
+                          np.nanmean(np.where(np.isnan(diff), np.nan, (diff > 0) + 0.5 * (diff == 0)), axis=1))
+    names = [classes[j] for j in cols] + ["mean"]
+    rows = [{"modification": name, "metric": metric, "model": point[0, a, k], "other": point[1, a, k],
+             "difference": point[0, a, k] - point[1, a, k], "low": bounds[0, a, k], "high": bounds[1, a, k],
+             "better_share": better[a, k]}
+            for k, name in enumerate(names) for a, metric in enumerate(("AUCb", "AUCm"))]
+    return pd.DataFrame(rows, columns=COMPARE_COLUMNS)
 
 
 def evaluate_scores(df: pd.DataFrame, scores: np.ndarray, classes: Sequence[str],

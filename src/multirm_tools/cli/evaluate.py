@@ -6,13 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..baseline import fit_baseline, predict_baseline, table_windows
 from ..bundle import default_bundle_path, load_bundle
-from ..errors import InputError
+from ..errors import InputError, UsageError
 from ..inference import score_windows, zero_wrong_base
-from ..metrics import evaluate_scores
+from ..metrics import compare_scores, evaluate_scores
 from ..model import EnsembleNet
 from ..sites import read_many
 from .common import add_compute_options, atomic_path, base_parser, nonneg_int, run_main, setup_compute
@@ -30,12 +31,18 @@ def parse_arguments() -> argparse.ArgumentParser:
                         help="labelled sites table(s), TSV or TSV.gz")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="output folder: metrics.tsv, curves.tsv (and metrics_baseline.tsv, "
-                             "curves_baseline.tsv with --baseline-train)")
+                             "curves_baseline.tsv with --baseline-train; comparison.tsv with --compare; "
+                             "comparison_baseline.tsv with --baseline-train and --bootstrap)")
     parser.add_argument("--bootstrap", type=nonneg_int, default=0, metavar="N",
                         help="add 95%% bootstrap intervals of AUCb and AUCm (columns AUCb_low AUCb_high "
                              "AUCm_low AUCm_high) from N resamples of the table within each class and "
                              "label; the model and the baseline get the same resamples; 0: none "
                              "(default: 0)")
+    parser.add_argument("--compare", default=None, metavar="BUNDLE",
+                        help="another model bundle to compare with on the same bootstrap resamples "
+                             "(needs --bootstrap): comparison.tsv, per class and for the means, the two "
+                             "AUCb and AUCm, their difference (this model - the other) and its 95%% "
+                             "interval, and the share of resamples where this model is better")
     parser.add_argument("--seed", type=int, default=0,
                         help="random seed of the baseline and of the bootstrap resamples (default: 0)")
     group = parser.add_argument_group("baseline")
@@ -52,26 +59,42 @@ def _write_tsv(df: pd.DataFrame, path: Path) -> None:
         df.to_csv(tmp, sep="\t", index=False, float_format=FLOAT_FORMAT, na_rep="NA")
 
 
+def _table_scores(bundle, df: pd.DataFrame, classes: list[str], batch_size: int, device) -> np.ndarray:
+    """Each row's scores for ``classes`` (0 on another base); only the networks that predict them run."""
+    model = bundle.model.subset(classes) if isinstance(bundle.model, EnsembleNet) else bundle.model
+    windows = table_windows(df, bundle.config.window)
+    scores = score_windows(model, windows, batch_size, device)
+    return zero_wrong_base(windows, scores[:, [model.config.classes.index(c) for c in classes]], classes)
+
+
 def run(args: argparse.Namespace) -> int:
     device = setup_compute(args.device, args.threads)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: --out must be a folder, not a file")
+    if args.compare and not args.bootstrap:
+        raise UsageError("--compare needs --bootstrap N (1000 or more): the comparison is made on its resamples")
     bundle = load_bundle(args.model, device=device)
+    other = load_bundle(args.compare, device=device) if args.compare else None
     cfg = bundle.config
     df = read_many(args.sites, base_mismatch="drop")
     foreign = sorted(set(df["modification"]) - set(cfg.classes))
     if foreign:
         raise InputError(f"{', '.join(args.sites)}: class(es) {', '.join(foreign)} are not predicted by "
                          f"the model {bundle.path} (it predicts {', '.join(cfg.classes)})")
-    windows = table_windows(df, cfg.window)
-    # Only the table's classes are scored, so only the networks that predict them run.
     classes = [c for c in cfg.classes if c in set(df["modification"])]
-    model = bundle.model.subset(classes) if isinstance(bundle.model, EnsembleNet) else bundle.model
-    scores = score_windows(model, windows, args.batch_size, device)
-    scores = zero_wrong_base(windows, scores[:, [model.config.classes.index(c) for c in classes]], classes)
-    boot = {"bootstrap": args.bootstrap, "seed": args.seed, "progress": sys.stderr.isatty()}
-    results = {"": evaluate_scores(df, scores, classes, bundle.thresholds, **boot)}
+    scores = _table_scores(bundle, df, classes, args.batch_size, device)
+    boot = {"seed": args.seed, "progress": sys.stderr.isatty()}
+    results = {"": evaluate_scores(df, scores, classes, bundle.thresholds, bootstrap=args.bootstrap, **boot)}
+    comparisons = {}
+    if other is not None:
+        missing = [c for c in classes if c not in other.config.classes]
+        if missing:
+            raise InputError(f"--compare {args.compare}: the model does not predict class(es) "
+                             f"{', '.join(missing)} of the table")
+        comparisons["comparison"] = compare_scores(
+            df, scores, _table_scores(other, df, classes, args.batch_size, device), classes,
+            args.bootstrap, **boot)
     if args.baseline_train:
         window = args.baseline_window or cfg.window
         if window < 1 or window % 2 != 1:
@@ -79,20 +102,30 @@ def run(args: argparse.Namespace) -> int:
         train = read_many(args.baseline_train, base_mismatch="drop")
         models = fit_baseline(train, window, seed=args.seed, threads=torch_threads())
         base_windows = table_windows(df, window)
-        base_scores = zero_wrong_base(base_windows, predict_baseline(models, base_windows, cfg.classes),
-                                      cfg.classes)
-        results["_baseline"] = evaluate_scores(df, base_scores, cfg.classes,
-                                               unscored=set(cfg.classes) - set(models), **boot)
+        base_scores = zero_wrong_base(base_windows, predict_baseline(models, base_windows, classes), classes)
+        unscored = set(classes) - set(models)
+        results["_baseline"] = evaluate_scores(df, base_scores, classes, unscored=unscored,
+                                               bootstrap=args.bootstrap, **boot)
+        if args.bootstrap:
+            comparisons["comparison_baseline"] = compare_scores(df, scores, base_scores, classes, args.bootstrap,
+                                                                unscored=unscored, **boot)
     out.mkdir(parents=True, exist_ok=True)
     for suffix, (metrics, curves) in results.items():
         _write_tsv(metrics, out / f"metrics{suffix}.tsv")
         _write_tsv(curves, out / f"curves{suffix}.tsv")
+    for name, table in comparisons.items():
+        _write_tsv(table, out / f"{name}.tsv")
     for suffix, (metrics, _) in results.items():
         mean = metrics.iloc[-1]
         ci = (f" (95% interval {mean['AUCb_low']:.4f}-{mean['AUCb_high']:.4f})" if args.bootstrap else "")
         print(f"multirm-evaluate: {'baseline' if suffix else 'model'}: mean AUCb {mean['AUCb']:.4f}{ci}, "
               f"mean AUCm {mean['AUCm']:.4f}, mean AP {mean['AP']:.4f} over {len(metrics) - 1} class(es)",
               file=sys.stderr)
+    for name, table in comparisons.items():
+        mean = table.set_index(["modification", "metric"]).loc[("mean", "AUCb")]
+        print(f"multirm-evaluate: model - {'baseline' if name.endswith('baseline') else 'compared model'}: "
+              f"mean AUCb {mean['difference']:+.4f} (95% interval {mean['low']:+.4f} to {mean['high']:+.4f}, "
+              f"better in {100 * mean['better_share']:.1f}% of resamples)", file=sys.stderr)
     return 0
 
 
