@@ -452,3 +452,27 @@ def test_metrics_with_bootstrap_intervals_are_read_and_shown(tmp_path, capsys):
     assert report_cli.main([str(bad), "-o", str(tmp_path / "bad.html"), "--quiet"]) == 1
     assert "line 4: column AUCm_high is 'not-a-number', not a number" in capsys.readouterr().err
     assert not (tmp_path / "bad.html").exists()
+
+
+def test_comparisons_are_recognised_and_shown(tmp_path, capsys):
+    from multirm_tools.metrics import COMPARE_COLUMNS, compare_scores
+
+    assert HEADERS["comparison"] == COMPARE_COLUMNS  # the report reads what multirm-evaluate --compare writes
+    d = tmp_path / "evaluate"
+    d.mkdir()
+    df = pd.DataFrame({"modification": np.repeat(["m6A", "Psi"], 40), "label": np.tile(np.repeat([1, 0], 20), 2)})
+    rng = np.random.default_rng(3)
+    scores = rng.random((80, 2)) + 0.4 * df["label"].to_numpy()[:, None]
+    table = compare_scores(df, scores, scores + rng.normal(scale=0.2, size=scores.shape), ["m6A", "Psi"], 30)
+    table.to_csv(d / "comparison.tsv", sep="\t", index=False, na_rep="NA")
+    table.to_csv(d / "comparison_baseline.tsv", sep="\t", index=False, na_rep="NA")
+    assert classify_file(d / "comparison.tsv") == "comparison"
+    assert classify_file(d / "comparison_baseline.tsv") == "comparison_baseline"
+    html = build(tmp_path, d)
+    assert '<section id="evaluation">' in html
+    assert "this model against the compared model" in html and "this model against the LightGBM baseline" in html
+    assert html.count('id="comparison-table-') == 2
+    bad = tmp_path / "bad_comparison.tsv"
+    bad.write_text((d / "comparison.tsv").read_text().replace("\tAUCb\t", "\tAUCb\tx", 1))
+    assert report_cli.main([str(bad), "-o", str(tmp_path / "bad.html"), "--quiet"]) == 1
+    assert "line 2: column model is" in capsys.readouterr().err

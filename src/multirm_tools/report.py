@@ -45,6 +45,7 @@ HEADERS: dict[str, list[str]] = {
                "orientation"],
     "correlation_long": ["class_a", "class_b", "pearson_r", "p_value"],
     "distances": ["class_a", "class_b", "n_pairs", "observed_median", "expected_median", "p_value"],
+    "comparison": ["modification", "metric", "model", "other", "difference", "low", "high", "better_share"],
 }
 # multirm-evaluate --bootstrap's interval columns, after the metrics columns (metrics.CI_COLUMNS).
 METRICS_CI = ["AUCb_low", "AUCb_high", "AUCm_low", "AUCm_high"]
@@ -57,6 +58,8 @@ KIND_LABELS = {
     "motifs_table": "multirm-motifs motif table", "tomtom": "multirm-motifs TOMTOM matches",
     "logos": "multirm-motifs logos", "correlation": "multirm-correlate correlation matrix",
     "correlation_long": "multirm-correlate correlations", "distances": "multirm-correlate distances",
+    "comparison": "multirm-evaluate comparison with another model",
+    "comparison_baseline": "multirm-evaluate comparison with the baseline",
 }
 MAX_LOGO_BYTES = 65536
 MAX_LOGOS = 30
@@ -121,7 +124,7 @@ def classify_file(path: Path) -> str | None:
     cells = line.split("\t")
     for kind, header in HEADERS.items():
         if cells == header or (kind == "metrics" and cells == header + METRICS_CI):
-            if kind in ("metrics", "curves") and "baseline" in path.name:
+            if kind in ("metrics", "curves", "comparison") and "baseline" in path.name:
                 return kind + "_baseline"
             return kind
     if len(cells) > 1 and cells[0] in ("", "modification") and set(cells[1:]) <= set(CLASS_NAMES):
@@ -191,6 +194,7 @@ def read_table(path: Path, kind: str) -> pd.DataFrame:
     numeric = {
         "metrics": list(df.columns[1:]), "metrics_baseline": list(df.columns[1:]),
         "curves": ["x", "y", "threshold"], "curves_baseline": ["x", "y", "threshold"],
+        "comparison": HEADERS["comparison"][2:], "comparison_baseline": HEADERS["comparison"][2:],
         "explain": ["site", "probability", "window_position", "attention", "attribution"],
         "explain_sites": ["site", "probability", "logit", "baseline_logit", "attribution_sum", "delta"],
         "motifs_table": ["n_sites", "width"], "tomtom": ["offset", "p_value", "e_value", "q_value", "overlap"],
@@ -673,6 +677,7 @@ class Report:
     correlation_chart: Chart | None = None
     distances: dict | None = None
     metrics: list[tuple[str, dict]] | None = None
+    comparisons: list[tuple[str, dict]] | None = None
     curve_charts: list[Chart] = field(default_factory=list)
 
     def charts(self) -> list[Chart]:
@@ -813,6 +818,10 @@ def build_report(found: dict[str, Any], limits: Limits = Limits(), alpha: float 
         if "curves" + suffix in found:
             curves.append(read_table(found["curves" + suffix], "curves" + suffix).assign(source=label))
     rep.metrics = metrics or None
+    rep.comparisons = [(label, _html_table(read_table(found[kind], kind)))
+                       for kind, label in (("comparison", "the compared model"),
+                                           ("comparison_baseline", "the LightGBM baseline"))
+                       if kind in found] or None
     if curves:
         allc = pd.concat(curves, ignore_index=True)
         rep.curve_charts = [Chart(f"curve-{w}", f"{w} curves", curve_chart(allc, w)) for w in ("ROC", "PR")]
