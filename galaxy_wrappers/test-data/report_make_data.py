@@ -14,6 +14,9 @@ report_predictions.tsv, report_sites.bed, report_run.json
                      sites are significant
 report_metrics.tsv, report_curves.tsv
                      multirm-evaluate with the same model on sites_valid.tsv
+report_metrics_baseline.tsv, report_comparison_baseline.tsv
+                     the same with the baseline trained on sites_train.tsv and 50 bootstrap
+                     resamples: the baseline's metrics and the comparison with it
 report_bad.txt       a text file the report does not recognise
 
 Every file is byte-identical on every run on the same CPU and torch version.
@@ -60,11 +63,16 @@ def main() -> int:
                            "--classes", "m6A,Psi", "--alpha", "0.5", "--fdr", "0.9", "--threads", "1"])
         rc = rc or evaluate.main(["--model", model, "--sites", str(HERE / "sites_valid.tsv"),
                                   "--out", str(tmp / "e"), "--threads", "1", "--batch-size", "64"])
+        rc = rc or evaluate.main(["--model", model, "--sites", str(HERE / "sites_valid.tsv"),
+                                  "--out", str(tmp / "b"), "--threads", "1", "--batch-size", "64",
+                                  "--baseline-train", str(HERE / "sites_train.tsv"), "--bootstrap", "50"])
         if rc:
             return rc
         for src, dst in (("p/predictions.tsv", "report_predictions.tsv"), ("p/sites.bed", "report_sites.bed"),
                          ("p/run.json", "report_run.json"), ("e/metrics.tsv", "report_metrics.tsv"),
-                         ("e/curves.tsv", "report_curves.tsv")):
+                         ("e/curves.tsv", "report_curves.tsv"),
+                         ("b/metrics_baseline.tsv", "report_metrics_baseline.tsv"),
+                         ("b/comparison_baseline.tsv", "report_comparison_baseline.tsv")):
             shutil.copyfile(tmp / src, HERE / dst)
     (HERE / "report_bad.txt").write_text("these are my notes\nnot a table\n")
     return 0
