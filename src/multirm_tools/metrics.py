@@ -65,6 +65,15 @@ def _at_threshold(y: np.ndarray, s: np.ndarray, threshold: float) -> tuple[float
     return sn, sp, acc, mcc
 
 
+def _auc_b_m(mods: np.ndarray, labels: np.ndarray, s: np.ndarray, cls: str) -> tuple[float, float]:
+    """(AUCb, AUCm) of class ``cls`` from its score ``s`` of every row; NaN where one label is missing."""
+    own = mods == cls
+    y, ym = labels[own], own & (labels == 1)
+    aucb = roc_auc_score(y, s[own]) if 0 < y.sum() < len(y) else np.nan
+    aucm = roc_auc_score(ym, s) if 0 < ym.sum() < len(ym) else np.nan
+    return aucb, aucm
+
+
 def _resampled_aucs(df: pd.DataFrame, score_sets: Sequence[np.ndarray], classes: Sequence[str],
                     cols: Sequence[int], n_boot: int, seed: int, progress: bool) -> np.ndarray:
     """AUCb and AUCm of classes ``cols`` on ``n_boot`` resamples of ``df``, for every score set.
@@ -90,13 +99,8 @@ def _resampled_aucs(df: pd.DataFrame, score_sets: Sequence[np.ndarray], classes:
         idx = np.concatenate([g[rng.integers(0, len(g), len(g))] for g in groups])
         m, y = mods[idx], labels[idx]
         for k, j in enumerate(cols):
-            own = m == classes[j]
-            ym = own & (y == 1)
             for i, scores in enumerate(score_sets):
-                if 0 < y[own].sum() < own.sum():
-                    auc[i, 0, b, k] = roc_auc_score(y[own], scores[idx[own], j])
-                if 0 < ym.sum() < len(ym):
-                    auc[i, 1, b, k] = roc_auc_score(ym, scores[idx, j])
+                auc[i, :, b, k] = _auc_b_m(m, y, scores[idx, j], classes[j])
     return auc
 
 
@@ -181,12 +185,7 @@ def compare_scores(df: pd.DataFrame, scores: np.ndarray, other: np.ndarray, clas
     labels = df["label"].to_numpy().astype(int)
     for i, s in enumerate((np.asarray(scores, np.float64), np.asarray(other, np.float64))):
         for k, j in enumerate(cols):
-            own = mods == classes[j]
-            ym = own & (labels == 1)
-            if 0 < labels[own].sum() < own.sum():
-                point[i, 0, k] = roc_auc_score(labels[own], s[own, j])
-            if 0 < ym.sum() < len(ym):
-                point[i, 1, k] = roc_auc_score(ym, s[:, j])
+            point[i, :, k] = _auc_b_m(mods, labels, s[:, j], classes[j])
     point[:, :, -1] = _class_means(point[:, :, :-1])
     diff = auc[0] - auc[1]  # (metric, B, class or mean)
     bounds = _percentiles(diff, level, axis=1)  # (2 bounds, metric, class or mean)
@@ -256,10 +255,8 @@ def evaluate_scores(df: pd.DataFrame, scores: np.ndarray, classes: Sequence[str]
             rows.append({"modification": cls, "n_pos": n_pos, "n_neg": n_neg})
             continue
         both = n_pos > 0 and n_neg > 0
-        ym = (own & (labels == 1)).astype(int)
-        row = {"modification": cls, "n_pos": n_pos, "n_neg": n_neg,
-               "AUCb": roc_auc_score(y, s) if both else np.nan,
-               "AUCm": roc_auc_score(ym, scores[:, j]) if 0 < ym.sum() < len(ym) else np.nan,
+        aucb, aucm = _auc_b_m(mods, labels, scores[:, j], cls)
+        row = {"modification": cls, "n_pos": n_pos, "n_neg": n_neg, "AUCb": aucb, "AUCm": aucm,
                "AP": average_precision_score(y, s) if both else np.nan}
         thr = thresholds.get(cls)
         if thr is None:

@@ -144,6 +144,10 @@ class MultiRMNet(nn.Module):
         logits = (self.dropout(hid) * self.head_w2).sum(-1) + self.head_b2
         return logits, attn
 
+    def subset(self, classes) -> "MultiRMNet":
+        """Itself: one network computes all its classes at once (``EnsembleNet.subset`` drops members)."""
+        return self
+
     def forward_embedded(self, x: torch.Tensor, return_attention: bool = False):
         """Logits from embedded windows, x: shape=(B, T, embedding_dim). Used for attributions."""
         states, _ = self.lstm(x)

@@ -391,8 +391,8 @@ def train_model(train_df: pd.DataFrame, valid_df: pd.DataFrame, model_config: Mo
         model, summaries, n_examples = _fit_with_specialists(fit_df, valid_df, model_config, embedding, config,
                                                              workdir, device, progress)
     else:
-        nets, summaries, n_examples = _fit_networks(fit_df, valid_df, model_config, embedding, config, workdir,
-                                                   device, progress)
+        nets, summaries, n_examples, _ = _fit_networks(fit_df, valid_df, model_config, embedding, config,
+                                                      workdir, device, progress)
         model = nets[0] if len(nets) == 1 else EnsembleNet(nets)
     if isinstance(model, EnsembleNet):
         aucs = _validate(model.eval(), _validation_examples(valid_df, model_config, config.seed), device)
@@ -439,7 +439,7 @@ def _fit_with_specialists(fit_df: pd.DataFrame, valid_df: pd.DataFrame, model_co
     per specialist class (``workdir/specialist_<class>``), as one ensemble."""
     specialists = [c for c in model_config.classes if c in config.specialists]
     shared = tuple(c for c in model_config.classes if c not in specialists)
-    nets, summaries, n_examples = [], [], 0
+    nets, summaries, logs, n_examples = [], [], [], 0
     # The specialists first: they take minutes, the shared networks most of the time.
     for cls in specialists:
         rows, selection = specialist_table(fit_df, cls, config.specialist_cross_negatives,
@@ -448,24 +448,24 @@ def _fit_with_specialists(fit_df: pd.DataFrame, valid_df: pd.DataFrame, model_co
         own = replace(config, epochs=epochs, patience=epochs, members=1, cross_negatives=0.0,
                       class_cross_negatives={}, class_max_rows={k: v for k, v in config.class_max_rows.items()
                                                                 if k == cls})
-        (net,), (summary,), n = _fit_networks(rows, selection, replace(model_config, classes=(cls,)), embedding,
-                                             own, workdir / f"specialist_{cls}", device, progress)
+        (net,), (summary,), n, log = _fit_networks(rows, selection, replace(model_config, classes=(cls,)),
+                                                  embedding, own, workdir / f"specialist_{cls}", device, progress)
         nets.append(net)
         summaries.append({**summary, "classes": [cls], "selection_rows": len(selection)})
+        logs += log
         n_examples += n
     if shared:
         keep = {"class_max_rows", "class_cross_negatives"}
         shared_config = replace(config, **{k: {c: v for c, v in getattr(config, k).items() if c in shared}
                                            for k in keep})
-        shared_nets, shared_summaries, n = _fit_networks(
+        shared_nets, shared_summaries, n, shared_logs = _fit_networks(
             fit_df[fit_df["modification"].isin(shared)], valid_df[valid_df["modification"].isin(shared)],
             replace(model_config, classes=shared), embedding, shared_config, workdir / "shared", device, progress)
         nets = shared_nets + nets
         summaries = [{**m, "classes": list(shared)} for m in shared_summaries] + summaries
+        logs = shared_logs + logs
         n_examples += n
-    shared_logs = ([workdir / "shared" / f"member{i + 1}" / "log.tsv" for i in range(config.members)]
-                   if shared and config.members > 1 else [workdir / "shared" / "log.tsv"] if shared else [])
-    _merge_logs(workdir, shared_logs + [workdir / f"specialist_{c}" / "log.tsv" for c in specialists])
+    _merge_logs(workdir, logs)
     model = nets[0] if len(nets) == 1 else EnsembleNet(nets, classes=model_config.classes)
     return model.eval(), summaries, n_examples
 
@@ -473,29 +473,30 @@ def _fit_with_specialists(fit_df: pd.DataFrame, valid_df: pd.DataFrame, model_co
 def _fit_networks(fit_df: pd.DataFrame, valid_df: pd.DataFrame, model_config: ModelConfig,
                  embedding: np.ndarray | None, config: TrainConfig, workdir: str | os.PathLike,
                  device: str | torch.device = "cpu", progress: bool = True
-                 ) -> tuple[list[MultiRMNet], list[dict], int]:
+                 ) -> tuple[list[MultiRMNet], list[dict], int, list[Path]]:
     """Fit ``config.members`` networks on all of ``fit_df`` (the calibration share is already out).
 
     Returns the networks at their best epochs, one summary per network (seed, 1-based best
-    epoch, its validation mean AUC) and the number of fit examples of the last network.
-    Resumable like ``train_model``.
+    epoch, its validation mean AUC), the number of fit examples of the last network and each
+    network's epoch log. Resumable like ``train_model``.
     """
     device = torch.device(device)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     valid = _validation_examples(valid_df, model_config, config.seed)
-    nets, summaries, n_examples = [], [], 0
+    nets, summaries, logs, n_examples = [], [], [], 0
     for i in range(config.members):
         member_config = replace(config, seed=config.seed + i)
         member_dir = workdir if config.members == 1 else workdir / f"member{i + 1}"
+        logs.append(member_dir / "log.tsv")
         prefix = "" if config.members == 1 else f"member {i + 1}/{config.members} "
         net, best_epoch, best_score, n_examples = _fit_member(
             fit_df, valid, model_config, embedding, member_config, member_dir, device, progress, prefix)
         nets.append(net)
         summaries.append({"seed": member_config.seed, "best_epoch": best_epoch + 1, "valid_mean_auc": best_score})
     if config.members > 1:
-        _merge_logs(workdir, [workdir / f"member{i + 1}" / "log.tsv" for i in range(config.members)])
-    return nets, summaries, n_examples
+        _merge_logs(workdir, logs)
+    return nets, summaries, n_examples, logs
 
 
 def _merge_logs(workdir: Path, logs: list[Path]) -> None:

@@ -14,7 +14,6 @@ from ..bundle import default_bundle_path, load_bundle
 from ..errors import InputError, UsageError
 from ..inference import score_windows, zero_wrong_base
 from ..metrics import compare_scores, evaluate_scores
-from ..model import EnsembleNet
 from ..sites import read_many
 from .common import add_compute_options, atomic_path, base_parser, nonneg_int, run_main, setup_compute
 
@@ -61,7 +60,7 @@ def _write_tsv(df: pd.DataFrame, path: Path) -> None:
 
 def _table_scores(bundle, df: pd.DataFrame, classes: list[str], batch_size: int, device) -> np.ndarray:
     """Each row's scores for ``classes`` (0 on another base); only the networks that predict them run."""
-    model = bundle.model.subset(classes) if isinstance(bundle.model, EnsembleNet) else bundle.model
+    model = bundle.model.subset(classes)
     windows = table_windows(df, bundle.config.window)
     scores = score_windows(model, windows, batch_size, device)
     return zero_wrong_base(windows, scores[:, [model.config.classes.index(c) for c in classes]], classes)
@@ -78,11 +77,12 @@ def run(args: argparse.Namespace) -> int:
     other = load_bundle(args.compare, device=device) if args.compare else None
     cfg = bundle.config
     df = read_many(args.sites, base_mismatch="drop")
-    foreign = sorted(set(df["modification"]) - set(cfg.classes))
+    present = set(df["modification"])
+    foreign = sorted(present - set(cfg.classes))
     if foreign:
         raise InputError(f"{', '.join(args.sites)}: class(es) {', '.join(foreign)} are not predicted by "
                          f"the model {bundle.path} (it predicts {', '.join(cfg.classes)})")
-    classes = [c for c in cfg.classes if c in set(df["modification"])]
+    classes = [c for c in cfg.classes if c in present]
     scores = _table_scores(bundle, df, classes, args.batch_size, device)
     boot = {"seed": args.seed, "progress": sys.stderr.isatty()}
     results = {"": evaluate_scores(df, scores, classes, bundle.thresholds, bootstrap=args.bootstrap, **boot)}

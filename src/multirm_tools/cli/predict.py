@@ -130,7 +130,7 @@ def _body(args: argparse.Namespace, argv: list[str] | None) -> int:
     bundle = load_bundle(args.model, device)
     classes = resolve_classes(args.classes, bundle.config.classes)
     # Only the networks that predict the requested classes run: the same scores, less work.
-    model = bundle.model.subset(classes) if isinstance(bundle.model, EnsembleNet) else bundle.model
+    model = bundle.model.subset(classes)
     outdir = Path(args.outdir)
     if outdir.exists() and not outdir.is_dir():
         raise UsageError(f"-o {outdir}: exists and is not a folder")
