@@ -40,7 +40,7 @@ import torch
 
 from multirm_tools.bundle import Bundle, save_bundle
 from multirm_tools.cli.predict import main as predict_main
-from multirm_tools.model import EnsembleNet, ModelConfig, MultiRMNet
+from multirm_tools.model import EnsembleNet, ModelConfig, build_network
 
 
 def make_fasta(path: Path, megabases: float, record_len: int, seed: int = 0) -> int:
@@ -63,18 +63,19 @@ def make_fasta(path: Path, megabases: float, record_len: int, seed: int = 0) -> 
 
 
 def make_bundle(path: Path, window: int, hidden: int, embedding_dim: int, attention_dim: int,
-                head_hidden: int, seed: int = 0, members: int = 1, specialists: tuple[str, ...] = ()) -> None:
+                head_hidden: int, seed: int = 0, members: int = 1, specialists: tuple[str, ...] = (),
+                architecture: str = "conv") -> None:
     torch.manual_seed(seed)
     cfg = ModelConfig(window=window, hidden=hidden, embedding="word2vec", embedding_dim=embedding_dim,
-                      attention_dim=attention_dim, head_hidden=head_hidden)
+                      attention_dim=attention_dim, head_hidden=head_hidden, architecture=architecture)
     emb = torch.randn(cfg.vocab_size, embedding_dim) * 0.1
     emb[0] = 0.0
-    model = MultiRMNet(cfg, emb).eval()
+    model = build_network(cfg, emb).eval()
     if members > 1 or specialists:  # the same cost per network as trained members
         # The bundled model's layout: the shared networks leave the specialists' classes out.
         shared = replace(cfg, classes=tuple(c for c in cfg.classes if c not in specialists))
-        nets = [MultiRMNet(shared, emb) for _ in range(members)]
-        nets += [MultiRMNet(replace(cfg, classes=(c,)), emb) for c in specialists]
+        nets = [build_network(shared, emb) for _ in range(members)]
+        nets += [build_network(replace(cfg, classes=(c,)), emb) for c in specialists]
         model = EnsembleNet(nets, classes=cfg.classes).eval()
     rng = np.random.default_rng(seed)
     nulls = {c: rng.uniform(size=1000) for c in cfg.classes}
@@ -87,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--record-length", type=int, default=10_000, help="nt per record (default 10000)")
     ap.add_argument("--threads", type=int, default=2, help="PyTorch threads (default 2)")
     ap.add_argument("--batch-size", type=int, default=512, help="windows per call (default 512, as multirm-predict)")
+    ap.add_argument("--architecture", default="conv", choices=("conv", "bilstm"))
     ap.add_argument("--window", type=int, default=101)
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--embedding-dim", type=int, default=100)
@@ -108,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         positions = make_fasta(fasta, args.megabases, args.record_length)
         make_bundle(bundle, args.window, args.hidden, args.embedding_dim, args.attention_dim,
                     args.head_hidden, members=args.members,
-                    specialists=tuple(c for c in args.specialists.split(",") if c))
+                    specialists=tuple(c for c in args.specialists.split(",") if c), architecture=args.architecture)
         print(f"setup: {positions:,} positions in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         cli = [str(fasta), "-o", str(out), "--model", str(bundle), "--threads", str(args.threads),
                "--batch-size", str(args.batch_size), "--device", "cpu"]

@@ -31,8 +31,8 @@ import pandas as pd
 import torch
 
 from multirm_tools.bundle import save_bundle
-from multirm_tools.cli.train import class_counts, class_rates
-from multirm_tools.model import ModelConfig
+from multirm_tools.cli.train import class_counts, class_rates, int_list
+from multirm_tools.model import ARCHITECTURES, ModelConfig
 from multirm_tools.sites import read_sites, write_sites
 from multirm_tools.train import PRECISIONS, TrainConfig, split_calibration, train_model
 
@@ -81,8 +81,11 @@ def main(argv=None) -> int:
     p.add_argument("--workdir", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--embedding", default="onehot", help="word2vec text file from multirm-embed, or onehot")
+    p.add_argument("--architecture", default="conv", choices=ARCHITECTURES)
     p.add_argument("--window", type=int, default=101)
     p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--kernel", type=int, default=3)
+    p.add_argument("--dilations", type=int_list, default=(1, 2, 4, 8))
     # Three members of at most 12 epochs each fit the 60-min budget on 2 cores in bf16; the
     # networks peak at epoch 10-11, and 18 epochs allowed changed nothing (model card, "Training data").
     p.add_argument("--members", type=int, default=3)
@@ -135,12 +138,14 @@ def main(argv=None) -> int:
     if a.dump_heldout:
         # The same split train_model makes: an estimate on data that neither fitted nor selected the model.
         write_sites(split_calibration(train, tc.calibration_fraction, tc.seed)[1], a.dump_heldout)
+    sizes = dict(architecture=a.architecture, window=a.window, hidden=a.hidden, kernel=a.kernel,
+                 dilations=a.dilations)
     if a.embedding == "onehot":
-        emb, cfg = None, ModelConfig(window=a.window, hidden=a.hidden, embedding="onehot", embedding_dim=64)
+        emb, cfg = None, ModelConfig(**sizes, embedding="onehot", embedding_dim=64)
     else:
         from multirm_tools.embedding import read_embedding
         emb = read_embedding(a.embedding)
-        cfg = ModelConfig(window=a.window, hidden=a.hidden, embedding="word2vec", embedding_dim=emb.shape[1])
+        cfg = ModelConfig(**sizes, embedding="word2vec", embedding_dim=emb.shape[1])
     bundle = train_model(train, valid, cfg, emb, tc, a.workdir, progress=sys.stderr.isatty())
     bundle.provenance["training_seconds"] = round(time.time() - t0)
     bundle.provenance["script"] = "scripts/train_default.py " + " ".join(argv or sys.argv[1:])

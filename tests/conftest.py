@@ -14,16 +14,18 @@ import torch
 from multirm_tools.bundle import Bundle, save_bundle
 from multirm_tools.constants import CLASS_NAMES
 from multirm_tools.inference import score_windows
-from multirm_tools.model import EnsembleNet, ModelConfig, MultiRMNet
+from multirm_tools.model import EnsembleNet, ModelConfig, build_network
 
 TINY_CONFIG = dict(window=21, hidden=8, embedding="onehot", embedding_dim=64, attention_dim=8,
                    head_hidden=8)
+#: Overrides of ``TINY_CONFIG`` for a tiny conv network (receptive field 7 of the 19 tokens).
+TINY_CONV = dict(architecture="conv", kernel=3, dilations=(1, 2))
 
 
 def make_tiny_bundle(path: str | Path, seed: int = 0, null: str | np.ndarray = "model",
                      null_size: int = 200, members: int = 1, specialists: tuple[str, ...] = (),
                      **config) -> Path:
-    """Build and save a small random ``MultiRMNet`` bundle.
+    """Build and save a small random bundle (a ``MultiRMNet``, or the ``architecture`` in ``config``).
 
     Parameters
     ----------
@@ -41,10 +43,10 @@ def make_tiny_bundle(path: str | Path, seed: int = 0, null: str | np.ndarray = "
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     cfg = ModelConfig(**{**TINY_CONFIG, **config})
-    model = MultiRMNet(cfg).eval()
+    model = build_network(cfg).eval()
     if members > 1 or specialists:
-        nets = [model] + [MultiRMNet(cfg) for _ in range(members - 1)]
-        nets += [MultiRMNet(replace(cfg, classes=(c,)), model.embedding.weight) for c in specialists]
+        nets = [model] + [build_network(cfg) for _ in range(members - 1)]
+        nets += [build_network(replace(cfg, classes=(c,)), model.embedding.weight) for c in specialists]
         classes = tuple(c for c in CLASS_NAMES if c in cfg.classes or c in specialists)
         model = EnsembleNet(nets, classes=classes).eval()
         cfg = model.config

@@ -10,7 +10,10 @@ from safetensors.torch import save_file
 from scipy.stats import pearsonr
 
 from multirm_tools.cli import correlate as cli
+from multirm_tools.constants import CLASS_NAMES
 from multirm_tools.correlate import distance_test, nearest_distance, pearson_matrix
+
+CLASS_NAMES_INDEX = {c: i for i, c in enumerate(CLASS_NAMES)}
 
 
 def run(argv, capsys):
@@ -38,7 +41,7 @@ def test_pearson_matrix_matches_scipy():
 
 
 def test_cli_matrix_agrees_with_scipy_on_the_bundle_vectors(tmp_path, tiny_bundle, capsys):
-    code, err = run(["--model", tiny_bundle, "-o", tmp_path / "out"], capsys)
+    code, err = run(["--model", tiny_bundle, "-o", tmp_path / "out", "--measure", "query"], capsys)
     assert code == 0, err
     with safe_open(str(tiny_bundle), framework="np") as fh:  # read independently of the library
         queries = fh.get_tensor("model.att_query").astype(np.float64)
@@ -62,7 +65,7 @@ def test_cli_matrix_agrees_with_scipy_on_the_bundle_vectors(tmp_path, tiny_bundl
 
 def test_ensemble_joins_each_class_queries_across_members(tmp_path, tiny_bundle_factory, capsys):
     path = tiny_bundle_factory("ens.safetensors", members=2)
-    code, err = run(["--model", path, "-o", tmp_path / "out"], capsys)
+    code, err = run(["--model", path, "-o", tmp_path / "out", "--measure", "query"], capsys)
     assert code == 0, err
     with safe_open(str(path), framework="np") as fh:
         queries = np.concatenate([fh.get_tensor(f"model.members.{i}.att_query") for i in (0, 1)], axis=1)
@@ -78,9 +81,9 @@ def test_a_specialist_network_is_left_out_of_the_correlations(tmp_path, tiny_bun
     from multirm_tools.constants import CLASS_NAMES
     path = tiny_bundle_factory("spec.safetensors", members=2, specialists=("m6A",),
                                classes=tuple(c for c in CLASS_NAMES if c != "m6A"))
-    code, err = run(["--model", path, "-o", tmp_path / "out"], capsys)
+    code, err = run(["--model", path, "-o", tmp_path / "out", "--measure", "query"], capsys)
     assert code == 0, err
-    assert "11 classes (m6A: a network of its own, not compared)" in err
+    assert "11 classes by query (m6A: a network of its own, not compared)" in err
     with safe_open(str(path), framework="np") as fh:
         queries = np.concatenate([fh.get_tensor(f"model.members.{i}.att_query") for i in (0, 1)], axis=1)
     all_classes = list(pd.read_csv(tmp_path / "out" / "correlation.tsv", sep="\t").columns[1:])
@@ -90,6 +93,79 @@ def test_a_specialist_network_is_left_out_of_the_correlations(tmp_path, tiny_bun
     for a, b, r, _ in long.itertuples(index=False):
         ref = pearsonr(*(queries[all_classes.index(c)].astype(np.float64) for c in (a, b)))
         assert r == pytest.approx(ref.statistic, abs=1e-5)
+
+
+def _deviations_by_hand(path, windows):
+    """Each class's attention over ``windows`` less its mean, from the bundle's own forward pass."""
+    import torch
+    from multirm_tools.bundle import load_bundle
+    from multirm_tools.kmers import tokenize
+    model = load_bundle(path).model
+    with torch.no_grad():
+        _, attn = model(torch.as_tensor(tokenize(windows, 3)), return_attention=True)
+    a = attn.double().numpy().transpose(1, 0, 2)
+    return a - a.mean(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("kind", ["bilstm", "conv"])
+def test_attention_measure_covers_every_class_of_an_ensemble(tmp_path, tiny_bundle_factory, capsys, kind):
+    """A network of m6A alone is compared too: the measure reads attention, not parameters."""
+    import json
+    from conftest import TINY_CONV
+    from multirm_tools.constants import CLASS_NAMES
+    from multirm_tools.correlate import common_windows
+    path = tiny_bundle_factory("spec.safetensors", members=2, specialists=("m6A",),
+                               classes=tuple(c for c in CLASS_NAMES if c != "m6A"),
+                               **(TINY_CONV if kind == "conv" else {}))
+    code, err = run(["--model", path, "-o", tmp_path / "out", "--windows", 300, "--permutations", 50], capsys)
+    assert code == 0, err
+    assert "12 classes by attention" in err
+    matrix = pd.read_csv(tmp_path / "out" / "correlation.tsv", sep="\t")
+    assert list(matrix["modification"]) == list(CLASS_NAMES)
+    dev = _deviations_by_hand(path, common_windows(None, 300, 21, seed=0))
+    long = pd.read_csv(tmp_path / "out" / "correlation_long.tsv", sep="\t")
+    assert len(long) == 66
+    for a, b, r, p in long.itertuples(index=False):
+        ref = pearsonr(dev[CLASS_NAMES.index(a)].ravel(), dev[CLASS_NAMES.index(b)].ravel())
+        assert r == pytest.approx(ref.statistic, abs=1e-6)
+        assert 1 / 51 - 1e-6 <= p <= 1
+    record = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert (record["measure"], record["windows"], record["permutations"]) == ("attention", 300, 50)
+
+
+def test_attention_of_two_classes_with_one_query_correlates_fully(tmp_path, tiny_bundle_factory, capsys):
+    """Same query, same attention in every window: r = 1 and the smallest p the permutations allow."""
+    from safetensors.torch import load_file
+    path = tiny_bundle_factory("t.safetensors")
+    with safe_open(str(path), framework="pt") as fh:
+        meta = fh.metadata()
+    tensors = load_file(str(path))
+    q = tensors["model.att_query"].clone()
+    q[CLASS_NAMES_INDEX["Psi"]] = q[CLASS_NAMES_INDEX["m6A"]]
+    tensors["model.att_query"] = q
+    save_file(tensors, str(tmp_path / "same.safetensors"), metadata=meta)
+    code, err = run(["--model", tmp_path / "same.safetensors", "-o", tmp_path / "out", "--windows", 200,
+                     "--permutations", 99], capsys)
+    assert code == 0, err
+    long = pd.read_csv(tmp_path / "out" / "correlation_long.tsv", sep="\t")
+    pair = long[(long["class_a"] == "m6A") & (long["class_b"] == "Psi")].iloc[0]
+    assert pair["pearson_r"] == pytest.approx(1.0, abs=1e-9) and pair["p_value"] == pytest.approx(0.01)
+    others = long[~((long["class_a"] == "m6A") & (long["class_b"] == "Psi"))]
+    assert others["pearson_r"].abs().max() < 0.999
+
+
+def test_attention_windows_from_a_fasta(tmp_path, tiny_bundle, capsys):
+    import json
+    fa = tmp_path / "x.fa"
+    fa.write_text(">a\nACGUACGUNNNNACGUAC\n>b\nGGGAAACCC\n")
+    code, err = run(["--model", tiny_bundle, "-o", tmp_path / "out", "--fasta", fa, "--windows", 1000,
+                     "--permutations", 10], capsys)
+    assert code == 0, err
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["windows"] == 14 + 9  # every non-N position
+    (tmp_path / "n.fa").write_text(">n\nNNNNNN\n")
+    code, err = run(["--model", tiny_bundle, "-o", tmp_path / "out2", "--fasta", tmp_path / "n.fa"], capsys)
+    assert code == 1 and "fewer than 2 positions other than N" in err
+    assert not (tmp_path / "out2").exists()
 
 
 def test_nearest_distance():

@@ -9,6 +9,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from multirm_tools import train as train_mod
+from multirm_tools.bundle import save_bundle
 from multirm_tools.errors import InputError
 from multirm_tools.inference import score_windows
 from multirm_tools.kmers import centre_windows, encode
@@ -28,10 +29,14 @@ def tables():
     return train, valid
 
 
-def fit(tmp_path, name="w", epochs=3, **kw):
-    train, valid = tables()
+CONV = dict(SMALL, architecture="conv", dilations=(1, 2))
+
+
+def fit(tmp_path, name="w", epochs=3, model=SMALL, train=None, **kw):
+    default_train, valid = tables()
     cfg = TrainConfig(epochs=epochs, batch_size=32, lr=1e-2, patience=10, background_per_row=1, **kw)
-    return train_model(train, valid, ModelConfig(**SMALL), None, cfg, tmp_path / name, progress=False)
+    return train_model(default_train if train is None else train, valid, ModelConfig(**model), None, cfg,
+                       tmp_path / name, progress=False)
 
 
 def test_uncertainty_weights_reach_the_optimiser(tmp_path):
@@ -52,11 +57,11 @@ def test_rows_per_epoch_capped_per_class():
     ex = build_examples(train, CLASSES, 21, background_per_row=1, seed=0)
     sizes = {c: int((ex.cls == i).sum()) for i, c in enumerate(CLASSES)}
     cfg = TrainConfig(max_rows_per_class=50, class_max_rows={"Psi": 10, "m5C": 10_000})
-    _, cls, _ = train_mod.epoch_examples(ex, CLASSES, cfg, epoch=0)
+    _, cls, _, _ = train_mod.epoch_examples(ex, CLASSES, cfg, epoch=0)
     got = {c: int((cls == i).sum()) for i, c in enumerate(CLASSES)}
     assert got == {"m6A": 50, "Psi": 10, "m5C": sizes["m5C"]}
     # Only the overrides: the other classes keep every row.
-    _, cls, _ = train_mod.epoch_examples(ex, CLASSES, TrainConfig(class_max_rows={"Psi": 10}), epoch=0)
+    _, cls, _, _ = train_mod.epoch_examples(ex, CLASSES, TrainConfig(class_max_rows={"Psi": 10}), epoch=0)
     assert {c: int((cls == i).sum()) for i, c in enumerate(CLASSES)} == {**sizes, "Psi": 10}
 
 
@@ -233,14 +238,67 @@ def test_resume_from_a_checkpoint_older_than_an_option(tmp_path):
     assert pd.read_csv(tmp_path / "w" / "log.tsv", sep="\t")["epoch"].tolist() == [1, 2]
 
 
-def assert_learns_planted_motifs(bundle) -> None:
-    """Each class's head separates fresh planted-motif sites from their background (AUC > 0.8)."""
+def planted_aucs(bundle) -> dict[str, float]:
+    """Each class's AUC of fresh planted-motif sites against their background."""
     valid = make_sites(CLASSES, n_per_class=30, length=61, seed=5, id_prefix="t")
     codes = [encode(s) for s in valid["sequence"]]
     scores = score_windows(bundle.model, centre_windows(codes, valid["site"].to_numpy(), 21))
+    out = {}
     for j, cls in enumerate(CLASSES):
         m = (valid["modification"] == cls).to_numpy()
-        assert roc_auc_score(valid["label"][m], scores[m, j]) > 0.8, cls
+        out[cls] = roc_auc_score(valid["label"][m], scores[m, j])
+    return out
+
+
+def assert_learns_planted_motifs(bundle) -> None:
+    """Each class's head separates fresh planted-motif sites from their background (AUC > 0.8)."""
+    for cls, auc in planted_aucs(bundle).items():
+        assert auc > 0.8, cls
+
+
+def test_conv_network_learns_planted_motifs(tmp_path):
+    bundle = fit(tmp_path, epochs=12, model=CONV)
+    assert bundle.config.architecture == "conv"
+    assert_learns_planted_motifs(bundle)
+
+
+def _teacher(tmp_path, flipped: bool = False):
+    """A BiLSTM bundle on disk; ``flipped``: trained on inverted labels (it calls the background sites)."""
+    train, _ = tables()
+    if flipped:
+        train = train.assign(label=1 - train["label"])
+    bundle = fit(tmp_path, "teacher_flipped" if flipped else "teacher", epochs=12, train=train)
+    path = tmp_path / ("flipped.safetensors" if flipped else "teacher.safetensors")
+    save_bundle(path, bundle)
+    return path
+
+
+def test_distillation_fits_the_teachers_probabilities(tmp_path):
+    """With weight 1 the targets are the teacher's alone: a teacher trained on inverted labels
+    gives a student that ranks the sites below their background, although its rows are labelled."""
+    student = fit(tmp_path, "student", epochs=12, model=CONV, distill=str(_teacher(tmp_path, flipped=True)),
+                  distill_weight=1.0)
+    assert all(auc < 0.2 for auc in planted_aucs(student).values())
+    cached = np.load(tmp_path / "student" / "teacher.npy")
+    assert cached.min() >= 0 and cached.max() <= 1 and cached.std() > 0.1
+
+
+def test_distillation_with_weight_zero_is_training_on_the_labels(tmp_path):
+    plain = fit(tmp_path, "plain", epochs=2, model=CONV)
+    zero = fit(tmp_path, "zero", epochs=2, model=CONV, distill=str(_teacher(tmp_path)), distill_weight=0.0)
+    a, b = plain.model.state_dict(), zero.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_distillation_refuses_a_teacher_of_another_window_or_classes(tmp_path):
+    teacher = _teacher(tmp_path)
+    with pytest.raises(InputError, match="window is 21 nt, the model's 31"):
+        fit(tmp_path, "w31", epochs=1, model=dict(CONV, window=31), distill=str(teacher))
+    train, _ = tables()
+    other = train.assign(modification=train["modification"].replace({"m5C": "Cm"}))
+    ex = build_examples(other, ("m6A", "Psi", "Cm"), 21, background_per_row=0, seed=0)
+    with pytest.raises(InputError, match="the teacher does not predict class.*Cm"):
+        train_mod.teacher_probabilities(teacher, ex, ("m6A", "Psi", "Cm"), "cpu")
 
 
 def test_training_learns_planted_motifs_and_calibrates(tmp_path):

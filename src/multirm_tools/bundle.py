@@ -11,11 +11,13 @@ Inside the file:
   ``format_version``, ``config`` (ModelConfig), ``thresholds`` (per-class G-mean
   probability cut-offs), ``provenance``, from version 2 ``members`` and, in
   version 3, ``member_classes`` (the classes each member predicts, when some
-  member predicts only some of them: a specialist network).
+  member predicts only some of them: a specialist network); version 4 is any of these
+  with another encoder than the BiLSTM (``config.architecture``, e.g. ``conv``).
 
-Each bundle is written with the lowest version that can hold it (a single network
-as 1, an ensemble whose members all predict every class as 2), so older releases
-read every bundle they can.
+Each bundle is written with the lowest version that can hold it (a single BiLSTM
+network as 1, a BiLSTM ensemble whose members all predict every class as 2, a conv
+network as 4), so older releases read every bundle they can and refuse the others by
+their version.
 
 safetensors stores raw arrays and a JSON header, so loading runs no pickle and
 no code: safe for a Galaxy server loading users' files.
@@ -37,10 +39,11 @@ from safetensors.torch import save_file
 
 from . import __version__
 from .errors import BundleError
-from .model import EnsembleNet, ModelConfig, MultiRMNet, Network
+from .model import EnsembleNet, ModelConfig, Network, build_network
 
 FORMAT = "multirm-bundle"
-SUPPORTED_VERSIONS = (1, 2, 3)  # 1: one network; 2: ensembles; 3: ensembles with specialist members
+# 1: one network; 2: ensembles; 3: ensembles with specialist members; 4: any architecture but bilstm
+SUPPORTED_VERSIONS = (1, 2, 3, 4)
 DEFAULT_BUNDLE_NAME = "multirm-default.safetensors"
 METADATA_KEY = "multirm_bundle"
 
@@ -95,7 +98,7 @@ def save_bundle(path: str | os.PathLike, bundle: Bundle) -> None:
     specialists = any(tuple(c) != cfg.classes for c in member_classes)
     header = {
         "format": FORMAT,
-        "format_version": 3 if specialists else 2 if members > 1 else 1,
+        "format_version": (4 if cfg.architecture != "bilstm" else 3 if specialists else 2 if members > 1 else 1),
         "config": cfg.to_dict(),
         "thresholds": {k: float(v) for k, v in bundle.thresholds.items()},
         "provenance": provenance,
@@ -149,6 +152,8 @@ def load_bundle(path: str | os.PathLike | None = None, device: str | torch.devic
                           f"{__version__} (reads {', '.join(map(str, SUPPORTED_VERSIONS))})")
     try:
         config = ModelConfig.from_dict(header["config"])
+        if config.architecture != "bilstm" and version < 4:
+            raise ValueError(f"the {config.architecture} architecture needs format version 4, not {version}")
         thresholds = {k: float(v) for k, v in header.get("thresholds", {}).items()}
         provenance = header.get("provenance", {})
         state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
@@ -167,8 +172,8 @@ def load_bundle(path: str | os.PathLike | None = None, device: str | torch.devic
                            for c in member_classes)):
             raise ValueError(f"member_classes must list, for each of the {members} network(s), distinct "
                              f"classes of the model")
-        model = (MultiRMNet(config) if members == 1
-                 else EnsembleNet([MultiRMNet(replace(config, classes=tuple(c))) for c in member_classes],
+        model = (build_network(config) if members == 1
+                 else EnsembleNet([build_network(replace(config, classes=tuple(c))) for c in member_classes],
                                   classes=config.classes))
         model.load_state_dict(state, strict=True)
         if members > 1:  # the loaded weights, not the blank networks, must agree

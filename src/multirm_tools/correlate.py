@@ -1,4 +1,17 @@
-"""Associations among modifications: correlation of the classes' attention queries, site distances.
+"""Associations among modifications: correlation of the classes' attention, site distances.
+
+Two measures of how alike two classes' attention is:
+
+- ``attention`` (any model, every class): the classes' attention distributions over one common
+  set of windows. Each class's distribution is taken relative to its own mean profile (the mean
+  over the windows, position by position), so what is compared is where each window makes a class
+  look *differently from usual*: two classes correlate when the same sequence draws both their
+  attention to the same positions, not merely because every class looks near the centre. r is
+  Pearson's over all windows and positions; its p-value comes from permuting the windows of one
+  class against the other's (``(1 + #|r_perm| >= |r|) / (permutations + 1)``, two-sided), since
+  positions of one window are not independent draws. An ensemble's attention is its members'
+  mean, so a class with a network of its own is compared too.
+- ``query`` (MultiRM's Fig. 3): the classes' attention query vectors, one network's parameters.
 
 The network has one attention query vector per class (``MultiRMNet.att_query``,
 shape=(n_classes, attention_dim)): the direction in the BiLSTM-state space that
@@ -30,8 +43,14 @@ import numpy as np
 import pandas as pd
 from scipy.special import stdtr
 
+import torch
+
 from .constants import CLASS_NAMES
+from .kmers import N_CODE, centre_windows, tokenize
 from .model import EnsembleNet, Network
+
+#: The measures ``multirm-correlate --measure`` offers.
+MEASURES = ("attention", "query")
 
 
 def attention_queries(model: Network) -> tuple[list[str], np.ndarray]:
@@ -49,6 +68,69 @@ def attention_queries(model: Network) -> tuple[list[str], np.ndarray]:
     return classes, np.concatenate([m.att_query.detach().double().cpu().numpy()[[m.config.classes.index(c)
                                                                                 for c in classes]]
                                     for m in nets], axis=1)
+
+
+def common_windows(records: Sequence[np.ndarray] | None, n: int, window: int, seed: int = 0) -> np.ndarray:
+    """``n`` windows for the attention measure: centred on random non-N positions of ``records``
+    (encoded sequences; N-padded at their ends), or uniformly random sequence if ``records`` is None.
+
+    Returns
+    -------
+    np.ndarray, shape=(n, window), uint8 codes; fewer rows if the records have fewer positions.
+    """
+    rng = np.random.default_rng([seed, 17])
+    if records is None:
+        return rng.integers(0, 4, size=(n, window)).astype(np.uint8)
+    starts = np.cumsum([0] + [len(r) for r in records])
+    valid = np.flatnonzero(np.concatenate(list(records) or [np.zeros(0, np.uint8)]) != N_CODE)
+    chosen = np.sort(rng.choice(valid, min(n, len(valid)), replace=False))
+    rec = np.searchsorted(starts, chosen, side="right") - 1
+    return centre_windows([records[i] for i in rec], chosen - starts[rec], window)
+
+
+@torch.no_grad()
+def attention_deviations(model: Network, windows: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Each class's attention over ``windows`` less its mean profile, shape=(n_classes, n, n_tokens), float64."""
+    model.eval()
+    device = model.embedding.weight.device
+    tokens = tokenize(windows, model.config.k)
+    parts = []
+    for lo in range(0, len(tokens), batch_size):
+        _, attn = model(torch.as_tensor(tokens[lo:lo + batch_size], device=device), return_attention=True)
+        parts.append(attn.double().cpu().numpy())
+    attn = np.concatenate(parts).transpose(1, 0, 2)  # (C, n, T)
+    return attn - attn.mean(axis=1, keepdims=True)
+
+
+def attention_correlation(deviations: np.ndarray, permutations: int = 1000, seed: int = 0
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """Pearson's r between classes' attention deviations, and window-permutation p-values.
+
+    Parameters
+    ----------
+    deviations: np.ndarray, shape=(C, n, T), from ``attention_deviations`` (n >= 2 windows).
+    permutations: int, window permutations for the p-values (>= 1).
+    seed: int, seed of the permutations.
+
+    Returns
+    -------
+    r, p: np.ndarray, shape=(C, C), symmetric; r has ones and p zeros on the diagonal.
+    """
+    C, n, _ = deviations.shape
+    if n < 2:
+        raise ValueError("the attention measure needs at least 2 windows")
+    r, _ = pearson_matrix(deviations.reshape(C, -1))
+    unit = deviations / np.linalg.norm(deviations.reshape(C, -1), axis=1)[:, None, None]
+    rng = np.random.default_rng([seed, 19])
+    exceed = np.zeros((C, C))
+    flat = unit.reshape(C, -1)
+    for _ in range(permutations):
+        shuffled = unit[:, rng.permutation(n)].reshape(C, -1)
+        exceed += np.abs(flat @ shuffled.T) >= np.abs(r) - 1e-12
+    exceed = (exceed + exceed.T) / 2  # class a shuffled against b, and b against a
+    p = (1 + exceed) / (permutations + 1)
+    np.fill_diagonal(p, 0.0)
+    return r, p
 
 
 def pearson_matrix(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

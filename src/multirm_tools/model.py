@@ -1,9 +1,16 @@
-"""The network: 3-mer embedding -> BiLSTM -> per-class Bahdanau attention -> per-class heads.
+"""The networks: 3-mer embedding -> encoder -> per-class Bahdanau attention -> per-class heads.
 
-Only the ``nn.Module`` and its configuration live here; training is in
-``train``, files in ``bundle``. Fixed relative to MultiRM's public code: every
-window of a batch keeps its own BiLSTM states (no reshape across the batch),
-and the model runs on any device.
+Only the ``nn.Module`` classes and their configuration live here; training is in
+``train``, files in ``bundle``. Two encoders (``ModelConfig.architecture``):
+
+- ``bilstm`` (``MultiRMNet``), MultiRM's: a BiLSTM over each window. Fixed relative
+  to MultiRM's public code: every window of a batch keeps its own states (no reshape
+  across the batch), and the model runs on any device. Its cost is positions x window.
+- ``conv`` (``DilatedConvNet``): residual dilated convolutions without padding, so a
+  token's state depends on the tokens of its receptive field only, and attention over
+  the ``n_states`` central states of the window. A window's output depends on that
+  window alone, and one pass over a whole record computes every position's states at
+  once (``span_logits``): overlapping windows share the encoder's work.
 
 Scanning speed: the embedding is frozen, so each token's input-gate
 projection ``W_ih e + b`` is a fixed row of a (vocab x 4H) table. ``scan_logits``
@@ -25,7 +32,11 @@ from dataclasses import asdict, dataclass, field, fields, replace
 import torch
 from torch import nn
 
-from .constants import CLASS_NAMES
+from .constants import BY_NAME, CLASS_NAMES
+
+
+ARCHITECTURES = ("bilstm", "conv")
+CONV_ONLY = ("architecture", "kernel", "dilations")  # config keys a BiLSTM bundle does not write
 
 
 @dataclass
@@ -34,11 +45,14 @@ class ModelConfig:
 
     window: int = 51  # nt, odd; the predicted base is the centre
     k: int = 3
+    architecture: str = "bilstm"  # one of ARCHITECTURES
     classes: tuple[str, ...] = field(default_factory=lambda: tuple(CLASS_NAMES))
     embedding: str = "word2vec"  # "word2vec" (frozen, from multirm-embed) or "onehot"
     embedding_dim: int = 300
-    hidden: int = 64  # per LSTM direction
-    layers: int = 1
+    hidden: int = 64  # per LSTM direction; the conv encoder has 2 * hidden channels (same state width)
+    layers: int = 1  # LSTM layers (bilstm)
+    kernel: int = 3  # conv: kernel size of every layer, odd
+    dilations: tuple[int, ...] = (1, 2, 4, 8)  # conv: one residual layer per dilation
     attention_dim: int = 64
     head_hidden: int = 32
     dropout: float = 0.2
@@ -51,9 +65,26 @@ class ModelConfig:
     def vocab_size(self) -> int:
         return 4 ** self.k + 1
 
+    @property
+    def receptive_field(self) -> int:
+        """Tokens one encoder state depends on: 1 for the BiLSTM's per-token view of its window."""
+        if self.architecture != "conv":
+            return 1
+        return 1 + (self.kernel - 1) * sum(self.dilations)
+
+    @property
+    def n_states(self) -> int:
+        """Encoder states attention reads per window: ``n_tokens`` less the conv layers' margins."""
+        return self.n_tokens - self.receptive_field + 1
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["classes"] = list(self.classes)
+        d["dilations"] = list(self.dilations)
+        if self.architecture == "bilstm":
+            # A BiLSTM bundle stays readable by releases that predate the conv options.
+            for key in CONV_ONLY:
+                del d[key]
         return d
 
     @classmethod
@@ -63,8 +94,9 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown model config keys: {sorted(unknown)}")
         d = dict(d)
-        if "classes" in d:
-            d["classes"] = tuple(d["classes"])
+        for key in ("classes", "dilations"):
+            if key in d:
+                d[key] = tuple(d[key])
         cfg = cls(**d)
         cfg.validate()
         return cfg
@@ -72,6 +104,16 @@ class ModelConfig:
     def validate(self) -> None:
         if self.window % 2 != 1 or self.window < self.k + 2:
             raise ValueError(f"window must be odd and > k+1, got {self.window}")
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}, got {self.architecture!r}")
+        if self.architecture == "conv":
+            if self.kernel < 3 or self.kernel % 2 != 1:
+                raise ValueError(f"kernel must be odd and >= 3, got {self.kernel}")
+            if not self.dilations or any(int(d) != d or d < 1 for d in self.dilations):
+                raise ValueError(f"dilations must be positive integers, got {list(self.dilations)}")
+            if self.n_states < 1:
+                raise ValueError(f"the conv layers' receptive field ({self.receptive_field} tokens) is wider "
+                                 f"than the window's {self.n_tokens} tokens")
         if self.embedding not in ("word2vec", "onehot"):
             raise ValueError(f"embedding must be 'word2vec' or 'onehot', got {self.embedding!r}")
         for name in ("hidden", "layers", "attention_dim", "head_hidden", "embedding_dim"):
@@ -90,19 +132,15 @@ def onehot_embedding(k: int = 3) -> torch.Tensor:
     return torch.cat([torch.zeros(1, v), torch.eye(v)])
 
 
-class MultiRMNet(nn.Module):
-    """Multi-label RNA modification network.
+class _AttentionHeads(nn.Module):
+    """What both encoders share: the frozen embedding, per-class attention and the heads.
 
-    Parameters
-    ----------
-    config: ModelConfig
-    embedding: torch.Tensor, shape=(vocab_size, embedding_dim), optional
-        Frozen token vectors (word2vec). Default: one-hot if ``config.embedding
-        == "onehot"``, else zeros to be filled by ``load_state_dict``.
+    Subclasses build their encoder between ``_init_embedding`` and ``_init_heads`` (the
+    order in which the parameters draw their initial values: a seed's BiLSTM network stays
+    the one it has always been).
     """
 
-    def __init__(self, config: ModelConfig, embedding: torch.Tensor | None = None):
-        super().__init__()
+    def _init_embedding(self, config: ModelConfig, embedding: torch.Tensor | None) -> None:
         config.validate()
         self.config = config
         if embedding is None:
@@ -113,9 +151,9 @@ class MultiRMNet(nn.Module):
                              f"{(config.vocab_size, config.embedding_dim)}")
         # A copy: networks built from one array must not share its memory (safetensors refuses that).
         self.embedding = nn.Embedding.from_pretrained(embedding.float().clone(), freeze=True)
+
+    def _init_heads(self, config: ModelConfig) -> None:
         H, C = config.hidden, len(config.classes)
-        self.lstm = nn.LSTM(config.embedding_dim, H, num_layers=config.layers, batch_first=True,
-                            bidirectional=True, dropout=config.dropout if config.layers > 1 else 0.0)
         self.att_proj = nn.Linear(2 * H, config.attention_dim)
         self.att_query = nn.Parameter(torch.randn(C, config.attention_dim) / config.attention_dim ** 0.5)
         F = config.head_hidden
@@ -125,34 +163,33 @@ class MultiRMNet(nn.Module):
         self.head_b2 = nn.Parameter(torch.zeros(C))
         self.dropout = nn.Dropout(config.dropout)
 
-    # -- shared tail: attention and heads -------------------------------------------------
+    def _attention_scores(self, states: torch.Tensor) -> torch.Tensor:
+        """states (..., 2H) -> each class's attention score per state (..., C)."""
+        u = 2 * torch.sigmoid(2 * self.att_proj(states)) - 1  # tanh, faster on CPU
+        return u @ self.att_query.T
+
+    def _heads(self, context: torch.Tensor, centre: torch.Tensor, cols=slice(None)) -> torch.Tensor:
+        """Logits (B, c) of classes ``cols`` from their contexts (B, c, 2H) and the centre states (B, 2H)."""
+        d = centre.shape[-1]
+        w1 = self.head_w1[cols]
+        pre = (torch.einsum("bcd,cdf->bcf", self.dropout(context), w1[:, :d])
+               + torch.einsum("bd,cdf->bcf", self.dropout(centre), w1[:, d:]))
+        # GELU, not ReLU: with small encoder states a ReLU head can die whole (constant output).
+        hid = nn.functional.gelu(pre + self.head_b1[cols])
+        return (self.dropout(hid) * self.head_w2[cols]).sum(-1) + self.head_b2[cols]
+
     def _attend(self, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """states (B, T, 2H) -> logits (B, C), attention (B, C, T).
 
         Each head reads its class's attention context and the centre token's states (4H):
         the site's own neighbourhood does not have to be found by attention first.
         """
-        d = states.shape[-1]
-        u = 2 * torch.sigmoid(2 * self.att_proj(states)) - 1  # tanh, faster on CPU
-        attn = torch.softmax(u @ self.att_query.T, dim=1).transpose(1, 2)  # (B, C, T)
-        context = attn @ states  # (B, C, 2H)
-        centre = states[:, states.shape[1] // 2]  # (B, 2H)
-        pre = (torch.einsum("bcd,cdf->bcf", self.dropout(context), self.head_w1[:, :d])
-               + torch.einsum("bd,cdf->bcf", self.dropout(centre), self.head_w1[:, d:]))
-        # GELU, not ReLU: with small BiLSTM states a ReLU head can die whole (constant output).
-        hid = nn.functional.gelu(pre + self.head_b1)
-        logits = (self.dropout(hid) * self.head_w2).sum(-1) + self.head_b2
-        return logits, attn
+        attn = torch.softmax(self._attention_scores(states), dim=1).transpose(1, 2)  # (B, C, T)
+        return self._heads(attn @ states, states[:, states.shape[1] // 2]), attn
 
-    def subset(self, classes) -> "MultiRMNet":
+    def subset(self, classes) -> "_AttentionHeads":
         """Itself: one network computes all its classes at once (``EnsembleNet.subset`` drops members)."""
         return self
-
-    def forward_embedded(self, x: torch.Tensor, return_attention: bool = False):
-        """Logits from embedded windows, x: shape=(B, T, embedding_dim). Used for attributions."""
-        states, _ = self.lstm(x)
-        logits, attn = self._attend(states)
-        return (logits, attn) if return_attention else logits
 
     def forward(self, tokens: torch.Tensor, return_attention: bool = False):
         """Logits for token windows.
@@ -165,9 +202,40 @@ class MultiRMNet(nn.Module):
         Returns
         -------
         logits: torch.Tensor, shape=(B, n_classes)
-        attention: torch.Tensor, shape=(B, n_classes, n_tokens), only if asked.
+        attention: torch.Tensor, shape=(B, n_classes, n_tokens), only if asked (0 on the tokens
+            a conv network's attention does not reach).
         """
         return self.forward_embedded(self.embedding(tokens), return_attention)
+
+
+class MultiRMNet(_AttentionHeads):
+    """MultiRM's multi-label network: a BiLSTM over each window.
+
+    Parameters
+    ----------
+    config: ModelConfig, ``architecture == "bilstm"``
+    embedding: torch.Tensor, shape=(vocab_size, embedding_dim), optional
+        Frozen token vectors (word2vec). Default: one-hot if ``config.embedding
+        == "onehot"``, else zeros to be filled by ``load_state_dict``.
+    """
+
+    #: Scanning a record costs one window per position (``scan_logits``).
+    shares_windows = False
+
+    def __init__(self, config: ModelConfig, embedding: torch.Tensor | None = None):
+        super().__init__()
+        if config.architecture != "bilstm":
+            raise ValueError(f"MultiRMNet is the bilstm architecture, not {config.architecture!r}")
+        self._init_embedding(config, embedding)
+        self.lstm = nn.LSTM(config.embedding_dim, config.hidden, num_layers=config.layers, batch_first=True,
+                            bidirectional=True, dropout=config.dropout if config.layers > 1 else 0.0)
+        self._init_heads(config)
+
+    def forward_embedded(self, x: torch.Tensor, return_attention: bool = False):
+        """Logits from embedded windows, x: shape=(B, T, embedding_dim). Used for attributions."""
+        states, _ = self.lstm(x)
+        logits, attn = self._attend(states)
+        return (logits, attn) if return_attention else logits
 
     # -- fast inference path -------------------------------------------------------------
     @torch.no_grad()
@@ -230,6 +298,124 @@ class MultiRMNet(nn.Module):
         return self._attend(states)[0]
 
 
+class DilatedConvNet(_AttentionHeads):
+    """A network whose work overlapping windows share: dilated convolutions, then windowed attention.
+
+    Each layer adds ``gelu(conv(x))`` to ``x`` cropped to the conv's output; the convs are
+    unpadded, so the encoder maps a window's ``n_tokens`` tokens to its ``n_states`` central
+    states, each depending on ``receptive_field`` tokens of the window only. Attention and
+    the heads then read those states as ``MultiRMNet``'s read the BiLSTM's. On a whole
+    record, the encoder's states of consecutive windows are the same states shifted by one:
+    ``span_logits`` computes them once and gives every position the scores its window alone
+    would get (tested against ``forward`` on each window).
+
+    Parameters
+    ----------
+    config: ModelConfig, ``architecture == "conv"``
+    embedding: as ``MultiRMNet``'s.
+    """
+
+    #: Scanning a record runs the encoder once over it (``span_logits``).
+    shares_windows = True
+
+    def __init__(self, config: ModelConfig, embedding: torch.Tensor | None = None):
+        super().__init__()
+        if config.architecture != "conv":
+            raise ValueError(f"DilatedConvNet is the conv architecture, not {config.architecture!r}")
+        self._init_embedding(config, embedding)
+        D = 2 * config.hidden
+        self.proj = nn.Linear(config.embedding_dim, D)
+        self.convs = nn.ModuleList(nn.Conv1d(D, D, config.kernel, dilation=d) for d in config.dilations)
+        self._init_heads(config)
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Projected tokens (B, D, T) -> states (B, T - receptive_field + 1, D)."""
+        for conv in self.convs:
+            m = conv.dilation[0] * (conv.kernel_size[0] // 2)
+            x = x[:, :, m:x.shape[2] - m] + self.dropout(nn.functional.gelu(conv(x)))
+        return x.transpose(1, 2)
+
+    def forward_embedded(self, x: torch.Tensor, return_attention: bool = False):
+        """Logits from embedded windows, x: shape=(B, n_tokens, embedding_dim). Used for attributions."""
+        states = self._encode(self.proj(x).transpose(1, 2))
+        logits, attn = self._attend(states)
+        if not return_attention:
+            return logits
+        margin = (self.config.receptive_field - 1) // 2  # tokens whose state is not in the window
+        return logits, nn.functional.pad(attn, (margin, margin))
+
+    @torch.no_grad()
+    def scan_tables(self) -> None:
+        return None
+
+    @torch.no_grad()
+    def scan_logits(self, tokens: torch.Tensor, tables=None) -> torch.Tensor:
+        """``forward(tokens)``: windows scored one by one (``span_logits`` shares their work)."""
+        return self.forward(tokens)
+
+    @torch.no_grad()
+    def span_logits(self, tokens: torch.Tensor, need: torch.Tensor, batch: int = 1024) -> torch.Tensor:
+        """Logits of ``n`` consecutive positions from one pass over their tokens.
+
+        Parameters
+        ----------
+        tokens: torch.LongTensor, shape=(n + n_tokens - 1,), the tokens of the positions'
+            windows laid end to end (window ``i`` is ``tokens[i : i + n_tokens]``).
+        need: torch.BoolTensor, shape=(n, n_classes): which logits are wanted; classes needed
+            nowhere are not computed.
+        batch: positions per attention step (bounds its memory).
+
+        Returns
+        -------
+        torch.Tensor, shape=(n, n_classes): ``forward`` of each window (within float rounding)
+        for every class needed somewhere; 0 in the other columns.
+        """
+        T, D = self.config.n_states, 2 * self.config.hidden
+        n = tokens.shape[0] - self.config.n_tokens + 1
+        out = self.head_b2.new_zeros(n, len(self.config.classes))
+        cols = torch.nonzero(need.any(0)).squeeze(1)
+        if n <= 0 or len(cols) == 0:
+            return out
+        c = len(cols)
+        x = self.proj(self.embedding.weight)[tokens]  # one row per token, as ``forward`` computes it
+        states = self._encode(x.T[None])[0]  # (n + T - 1, D): state j serves the windows of n - T + 1 .. j
+        scores = self._attention_scores(states)[:, cols].contiguous()  # (n + T - 1, c)
+        w1 = self.head_w1[cols]  # (c, 2D, F)
+        F = w1.shape[2]
+        # The heads are linear in the context, so each state is taken to head space first (F < D):
+        # head(sum_t a_t s_t) = sum_t a_t head(s_t). No window's states are then gathered.
+        z = (states @ w1[:, :D].permute(1, 0, 2).reshape(D, c * F)).view(-1, c, F)  # (n + T - 1, c, F)
+        centre = (states[T // 2:T // 2 + n] @ w1[:, D:].permute(1, 0, 2).reshape(D, c * F)).view(n, c, F)
+        b1, w2, b2 = self.head_b1[cols], self.head_w2[cols], self.head_b2[cols]
+        for lo in range(0, n, batch):
+            P = min(batch, n - lo)
+            # Overlapping views, no copies: window p of class k reads scores[lo + p + t, k] and z[lo + p + t, k].
+            window_scores = scores[lo:].as_strided((P, c, T), (c, 1, c))
+            attn = torch.softmax(window_scores, dim=-1).reshape(P * c, 1, T)
+            window_z = z[lo:].as_strided((P * c, T, F), (F, c * F, 1))
+            pre = torch.bmm(attn, window_z).view(P, c, F) + centre[lo:lo + P]
+            out[lo:lo + P, cols] = (nn.functional.gelu(pre + b1) * w2).sum(-1) + b2
+        return out
+
+
+def _base_groups(classes: tuple[str, ...]) -> list[list[int]]:
+    """Column indices of ``classes`` grouped by their original base (registry order of first use)."""
+    groups: dict[str, list[int]] = {}
+    for i, c in enumerate(classes):
+        groups.setdefault(BY_NAME[c].base if c in BY_NAME else c, []).append(i)
+    return list(groups.values())
+
+
+#: The network class of each ``ModelConfig.architecture``.
+NETWORKS = {"bilstm": MultiRMNet, "conv": DilatedConvNet}
+
+
+def build_network(config: ModelConfig, embedding: torch.Tensor | None = None) -> "MultiRMNet | DilatedConvNet":
+    """A new network of ``config.architecture``."""
+    config.validate()
+    return NETWORKS[config.architecture](config, embedding)
+
+
 def mean_probability_logit(logits: torch.Tensor) -> torch.Tensor:
     """logit(mean_i sigmoid(logits[i])) along dim 0, computed in log space.
 
@@ -258,7 +444,7 @@ class EnsembleNet(nn.Module):
         order of first appearance.
     """
 
-    def __init__(self, members: list[MultiRMNet], classes: tuple[str, ...] | None = None):
+    def __init__(self, members: list["MultiRMNet | DilatedConvNet"], classes: tuple[str, ...] | None = None):
         super().__init__()
         if not members:
             raise ValueError("an ensemble needs at least 1 member")
@@ -297,6 +483,10 @@ class EnsembleNet(nn.Module):
     @property
     def embedding(self) -> nn.Embedding:
         return self.members[0].embedding
+
+    @property
+    def shares_windows(self) -> bool:
+        return self.members[0].shares_windows
 
     def subset(self, classes) -> "EnsembleNet":
         """The members that predict any of ``classes``, as an ensemble of the classes they predict.
@@ -347,7 +537,9 @@ class EnsembleNet(nn.Module):
     @torch.no_grad()
     def scan_tables(self) -> torch.Tensor | None:
         """Members' ``scan_tables()`` stacked, shape=(members, 2, vocab, 4H)."""
-        return torch.stack([m.scan_tables() for m in self.members]) if self.config.layers == 1 else None
+        if self.config.architecture != "bilstm" or self.config.layers != 1:
+            return None
+        return torch.stack([m.scan_tables() for m in self.members])
 
     @torch.no_grad()
     def scan_logits(self, tokens: torch.Tensor, tables: torch.Tensor | None = None) -> torch.Tensor:
@@ -357,6 +549,11 @@ class EnsembleNet(nn.Module):
         per_member = [None] * len(self.members) if tables is None else tables
         return self._mean_logits([m.scan_logits(tokens, t) for m, t in zip(self.members, per_member)])
 
+    @torch.no_grad()
+    def span_logits(self, tokens: torch.Tensor, need: torch.Tensor) -> torch.Tensor:
+        """Each member's ``DilatedConvNet.span_logits`` on its own classes' columns, averaged."""
+        return self._mean_logits([m.span_logits(tokens, need[:, cols]) for m, cols in zip(self.members, self._columns)])
 
-#: Either kind of network: what scoring, scanning, explaining and calibrating take.
-Network = MultiRMNet | EnsembleNet
+
+#: Any network: what scoring, scanning, explaining and calibrating take.
+Network = MultiRMNet | DilatedConvNet | EnsembleNet

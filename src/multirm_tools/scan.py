@@ -5,7 +5,9 @@ ends; positions closer than ``half = window // 2`` to either end are flagged as
 edges. A class is scored only at positions whose base is the class's original
 base (``constants.BY_NAME[c].base``), and optionally only where the registry motif
 matches (DRACH for m6A, BCA for m6Am). N positions get no class. Work is done in
-chunks of positions, so memory is that of the record's codes plus one chunk.
+chunks of positions, so memory is that of the record's codes plus one chunk. A
+network whose windows share work (``shares_windows``, the conv architecture) runs
+once over each chunk's tokens; the others run once per window.
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ def scan_codes(model: Network, codes: np.ndarray, classes: Sequence[str] | None 
 
     Parameters
     ----------
-    model: MultiRMNet or EnsembleNet, in eval mode on ``device``.
+    model: any network (``model.Network``), in eval mode on ``device``.
     codes: np.ndarray, shape=(L,), uint8, from ``kmers.encode``.
     classes: sequence of class names (a subset of ``model.config.classes``), the
         columns of each chunk. Default is all of the model's classes.
@@ -136,7 +138,14 @@ def scan_codes(model: Network, codes: np.ndarray, classes: Sequence[str] | None 
         mask = class_mask(padded, pad, start, stop, classes, motif_filter)
         probs = np.full((n, len(classes)), np.nan, dtype=np.float32)
         rows = np.flatnonzero(mask.any(axis=1))
-        if rows.size:
+        if rows.size and model.shares_windows:
+            # One encoder pass over the chunk's tokens serves every window in it.
+            need = np.zeros((n, len(cfg.classes)), dtype=bool)
+            need[:, cols] = mask
+            logits = model.span_logits(torch.as_tensor(tokens, device=device), torch.as_tensor(need, device=device))
+            probs[rows] = torch.sigmoid(logits[torch.as_tensor(rows, device=device)]).float().cpu().numpy()[:, cols]
+            probs[~mask] = np.nan
+        elif rows.size:
             sel = windows[rows]  # a writable copy (torch warns about read-only views)
             scores = score_tokens(model, sel, batch_size=batch_size, device=device, tables=tables)
             probs[rows] = scores[:, cols]

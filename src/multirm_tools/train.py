@@ -42,13 +42,13 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 from tqdm.auto import tqdm
 
-from .bundle import Bundle
+from .bundle import Bundle, load_bundle
 from .constants import BY_NAME
 from .errors import InputError
 from .inference import score_windows
 from .kmers import N_CODE, centre_windows, encode, tokenize
 from .metrics import gmean_threshold
-from .model import EnsembleNet, ModelConfig, MultiRMNet, Network
+from .model import EnsembleNet, ModelConfig, MultiRMNet, Network, build_network
 
 
 @dataclass
@@ -94,6 +94,10 @@ class TrainConfig:
     # Its epoch is chosen on this many of its own rows (at most a tenth), carved from the fitted ones:
     # 150 + 150 validation rows of one class choose an epoch by chance.
     specialist_selection_rows: int = 4000
+    # Distillation: a model bundle whose probabilities join the labels as targets (what a larger or
+    # slower model knows of every example, background positions included); None = labels alone.
+    distill: str | None = None
+    distill_weight: float = 0.5  # target = (1 - w) * label + w * the teacher's probability
 
 
 PRECISIONS = ("fp32", "bf16")
@@ -110,6 +114,7 @@ class Examples(NamedTuple):
     label: np.ndarray  # (n,) float32 0/1
     left: np.ndarray  # (n,) visible context left of the centre (nt)
     right: np.ndarray  # (n,) visible context right of the centre (nt)
+    target: np.ndarray | None = None  # (n,) float32 soft targets (distillation); None: the labels
 
 
 def split_calibration(df: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -197,7 +202,10 @@ def _mask_context(windows: np.ndarray, left: np.ndarray, right: np.ndarray) -> n
 
 def epoch_examples(ex: Examples, classes: tuple[str, ...], config: TrainConfig, epoch: int
                    ) -> tuple[np.ndarray, ...]:
-    """The shuffled, augmented examples of one epoch: (tokens-ready windows, cls, label)."""
+    """The shuffled, augmented examples of one epoch: (tokens-ready windows, cls, label, target).
+
+    ``target`` is what the loss fits: the labels, or the soft targets of distillation.
+    """
     rng = np.random.default_rng([config.seed, 3, epoch])
     idx = np.arange(len(ex.cls))
     if config.max_rows_per_class or config.class_max_rows:
@@ -228,7 +236,8 @@ def epoch_examples(ex: Examples, classes: tuple[str, ...], config: TrainConfig, 
     cut = rng.integers(half // 2, half + 1, len(idx))
     left = np.where(aug & side, np.minimum(left, cut), left)
     right = np.where(aug & ~side, np.minimum(right, cut), right)
-    return _mask_context(ex.windows[idx], left, right), cls, label
+    target = label if ex.target is None else ex.target[idx]
+    return _mask_context(ex.windows[idx], left, right), cls, label, target
 
 
 class MultiTaskLoss(nn.Module):
@@ -252,9 +261,12 @@ class MultiTaskLoss(nn.Module):
         self.log_vars = nn.Parameter(torch.zeros(n_classes), requires_grad=uncertainty_weighting)
         self.register_buffer("pos_weight", pos_weight if pos_weight is not None else torch.ones(n_classes))
 
-    def per_class(self, logits: torch.Tensor, cls: torch.Tensor, label: torch.Tensor
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    def per_class(self, logits: torch.Tensor, cls: torch.Tensor, label: torch.Tensor,
+                  target: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Loss of each class over its kept (hardest) examples; and which classes were present.
+
+        ``target`` (soft targets, distillation) is what the cross-entropy fits; OHEM still ranks
+        sites and background (``label``) apart. Default: the labels.
 
         Returns
         -------
@@ -262,7 +274,8 @@ class MultiTaskLoss(nn.Module):
         present: torch.BoolTensor, shape=(n_classes,)
         """
         logit = logits.gather(1, cls[:, None]).squeeze(1)
-        loss = nn.functional.binary_cross_entropy_with_logits(logit, label, reduction="none")
+        loss = nn.functional.binary_cross_entropy_with_logits(logit, label if target is None else target,
+                                                              reduction="none")
         if self.focal_gamma > 0:
             p_true = torch.exp(-loss)
             loss = loss * (1 - p_true) ** self.focal_gamma
@@ -285,8 +298,9 @@ class MultiTaskLoss(nn.Module):
             present[c] = True
         return losses, present
 
-    def forward(self, logits: torch.Tensor, cls: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
-        losses, present = self.per_class(logits, cls, label)
+    def forward(self, logits: torch.Tensor, cls: torch.Tensor, label: torch.Tensor,
+                target: torch.Tensor | None = None) -> torch.Tensor:
+        losses, present = self.per_class(logits, cls, label, target)
         if self.uncertainty_weighting:
             # Kendall et al.: exp(-s) * L + s, summed over the classes present in the batch.
             total = (torch.exp(-self.log_vars) * losses + self.log_vars)[present].sum()
@@ -336,6 +350,44 @@ def calibrate(model: Network, calib_df: pd.DataFrame, config: TrainConfig, devic
         if 0 < y.sum() < len(y):
             thresholds[name] = gmean_threshold(y, s)
     return nulls, thresholds
+
+
+def teacher_probabilities(path: str | os.PathLike, ex: Examples, classes: tuple[str, ...], device,
+                          cache: Path | None = None, progress: bool = False) -> np.ndarray:
+    """A teacher bundle's probability of each example's own class, on the window the example shows.
+
+    Each class is scored by the teacher networks that predict it alone (``subset``). With
+    ``cache``, the scores are kept there and reused by a resumed run (when they still fit).
+
+    Raises
+    ------
+    InputError
+        The teacher does not predict a class or has another window.
+    """
+    if cache is not None and cache.exists():
+        cached = np.load(cache)
+        if cached.shape == ex.label.shape:
+            return cached
+    teacher = load_bundle(path, device=device)
+    if teacher.config.window != ex.windows.shape[1]:
+        raise InputError(f"{path}: the teacher's window is {teacher.config.window} nt, the model's "
+                         f"{ex.windows.shape[1]}: distillation needs the same windows")
+    missing = [c for c in classes if c not in teacher.config.classes]
+    if missing:
+        raise InputError(f"{path}: the teacher does not predict class(es) {', '.join(missing)}")
+    out = np.zeros(len(ex.label), dtype=np.float32)
+    windows = _mask_context(ex.windows, ex.left, ex.right)
+    for c, name in enumerate(tqdm(classes, desc="teacher", disable=not progress, leave=False)):
+        rows = np.flatnonzero(ex.cls == c)
+        if rows.size:
+            net = teacher.model.subset([name])
+            out[rows] = score_windows(net, windows[rows], batch_size=512, device=device)[
+                :, net.config.classes.index(name)]
+    if cache is not None:
+        tmp = cache.with_name(cache.name + ".tmp.npy")
+        np.save(tmp, out)
+        os.replace(tmp, cache)
+    return out
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
@@ -523,10 +575,14 @@ def _fit_member(fit_df: pd.DataFrame, valid: Examples, model_config: ModelConfig
     workdir.mkdir(parents=True, exist_ok=True)
     classes = model_config.classes
     torch.manual_seed(config.seed)
-    model = MultiRMNet(model_config, None if embedding is None else torch.as_tensor(embedding))
+    model = build_network(model_config, None if embedding is None else torch.as_tensor(embedding))
     model.to(device)
     ex = build_examples(fit_df, classes, model_config.window, config.background_per_row, config.seed,
                         config.cross_negatives, config.class_cross_negatives)
+    if config.distill:
+        teacher = teacher_probabilities(config.distill, ex, classes, device, workdir / "teacher.npy", progress)
+        ex = ex._replace(target=((1 - config.distill_weight) * ex.label
+                                 + config.distill_weight * teacher).astype(np.float32))
 
     pos_weight = torch.ones(len(classes))
     if config.class_balance:
@@ -570,7 +626,7 @@ def _fit_member(fit_df: pd.DataFrame, valid: Examples, model_config: ModelConfig
             break
         t0 = time.time()
         torch.manual_seed(config.seed * 100003 + epoch)
-        windows, cls, label = epoch_examples(ex, classes, config, epoch)
+        windows, cls, label, target = epoch_examples(ex, classes, config, epoch)
         model.train()
         total, n_batches = 0.0, 0
         bar = tqdm(range(0, len(cls), config.batch_size), desc=f"{prefix}epoch {epoch + 1}/{config.epochs}",
@@ -582,7 +638,8 @@ def _fit_member(fit_df: pd.DataFrame, valid: Examples, model_config: ModelConfig
                 logits = model(tok)
             logits = logits.float()  # the loss, its OHEM ranking and its uncertainty weights in float32
             loss = loss_fn(logits, torch.as_tensor(cls[lo:hi], device=device),
-                           torch.as_tensor(label[lo:hi], device=device))
+                           torch.as_tensor(label[lo:hi], device=device),
+                           None if ex.target is None else torch.as_tensor(target[lo:hi], device=device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(params, config.clip_norm)  # after backward, on real gradients

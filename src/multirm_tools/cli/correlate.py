@@ -1,4 +1,4 @@
-"""multirm-correlate: correlation of the classes' attention queries; distances between predicted sites."""
+"""multirm-correlate: correlation of the classes' attention (distributions or queries); distances between predicted sites."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ import pandas as pd
 from .. import __version__
 from ..bundle import default_bundle_path, load_bundle
 from ..constants import canonical_name
-from ..correlate import attention_queries, correlation_tables, distance_table, pearson_matrix
+from ..correlate import (MEASURES, attention_correlation, attention_deviations, attention_queries, common_windows,
+                         correlation_tables, distance_table, pearson_matrix)
+from ..kmers import encode
+from ..seqio import read_fasta
 from ..errors import InputError, UsageError
 from ..writers import FLOAT_FORMAT, write_run_record
 from .common import atomic_path, base_parser, positive_int, run_main
@@ -21,11 +24,19 @@ from .explain import read_bed, require_attention
 PROG = "multirm-correlate"
 
 DESCRIPTION = """\
-Associations among modifications. From a model bundle: Pearson's r between the
-classes' attention query vectors (one per class, the direction of BiLSTM states it
-attends to; MultiRM Fig. 3) with two-sided p-values. From predicted sites (BED): for
-each ordered pair of classes A, B, the median distance from each A site to the nearest
-B site on the same chromosome and strand, against B placed at random.
+Associations among modifications. From a model bundle, how alike the classes' attention
+is (Pearson's r with p-values), by one of two measures:
+  attention (default; any model, all its classes): the classes' attention distributions
+    over one common set of windows (--fasta, or random sequence), each relative to the
+    class's mean profile. Two classes correlate when the same sequence draws both their
+    attention to the same positions: they read the same sequence features. p-values
+    permute the windows of one class against the other's.
+  query (MultiRM Fig. 3): the classes' attention query vectors, the direction of encoder
+    states each class attends to; only classes predicted by the same networks compare
+    (a network of a single class has no other query in its state space).
+From predicted sites (BED): for each ordered pair of classes A, B, the median distance
+from each A site to the nearest B site on the same chromosome and strand, against B
+placed at random.
 """
 
 EPILOG = """\
@@ -56,11 +67,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", default=None, metavar="BUNDLE",
                         help=f"model bundle (.safetensors) (default: the bundled model, "
                              f"{default_bundle_path().name})")
+    parser.add_argument("--measure", choices=MEASURES, default="attention",
+                        help="what is correlated: attention distributions over common windows (every class "
+                             "of any model), or attention query vectors (classes sharing a network)")
+    parser.add_argument("--fasta", default=None, metavar="FASTA",
+                        help="attention measure: draw the common windows from these sequences (default: "
+                             "uniformly random sequence)")
+    parser.add_argument("--windows", type=positive_int, default=1000,
+                        help="attention measure: common windows drawn (default: 1000)")
+    parser.add_argument("--permutations", type=positive_int, default=1000,
+                        help="attention measure: window permutations for the p-values (default: 1000)")
     parser.add_argument("--sites", nargs="+", default=None, metavar="BED",
                         help="predicted sites (BED6, name = class), one or more files")
     parser.add_argument("--shuffles", type=positive_int, default=1000,
                         help="random placements of the sites of each class B")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of the shuffles (default: 0)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="random seed of the windows, permutations and shuffles (default: 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -110,11 +132,21 @@ def _body(args: argparse.Namespace, argv: list[str] | None) -> int:
     require_attention(args.model, PROG)
     bundle = load_bundle(args.model)
     classes = list(bundle.config.classes)
-    try:
-        compared, queries = attention_queries(bundle.model)
-    except ValueError as exc:
-        raise InputError(f"{bundle.path}: {exc}") from None
-    r, p = pearson_matrix(queries)
+    if args.measure == "attention":
+        records = None
+        if args.fasta:
+            records = [encode(rec.sequence) for rec in read_fasta(args.fasta)]
+        windows = common_windows(records, args.windows, bundle.config.window, args.seed)
+        if len(windows) < 2:
+            raise InputError(f"{args.fasta}: fewer than 2 positions other than N to centre windows on")
+        compared = classes
+        r, p = attention_correlation(attention_deviations(bundle.model, windows), args.permutations, args.seed)
+    else:
+        try:
+            compared, queries = attention_queries(bundle.model)
+        except ValueError as exc:
+            raise InputError(f"{bundle.path}: {exc}") from None
+        r, p = pearson_matrix(queries)
     matrix, long = correlation_tables(compared, r, p)
     distances = None
     if args.sites:
@@ -143,6 +175,9 @@ def _body(args: argparse.Namespace, argv: list[str] | None) -> int:
             "version": __version__,
             "command_line": shlex.join([PROG, *(sys.argv[1:] if argv is None else argv)]),
             "model": {"path": bundle.path, "sha256": bundle.sha256},
+            "measure": args.measure,
+            **({"fasta": args.fasta, "windows": int(len(windows)), "permutations": args.permutations}
+               if args.measure == "attention" else {}),
             "sites": args.sites or [],
             "shuffles": args.shuffles,
             "seed": args.seed,
@@ -150,7 +185,7 @@ def _body(args: argparse.Namespace, argv: list[str] | None) -> int:
         })
     top = long.reindex(long["pearson_r"].abs().sort_values(ascending=False).index).head(3)
     alone = [c for c in classes if c not in compared]
-    print(f"{PROG}: {len(compared)} classes"
+    print(f"{PROG}: {len(compared)} classes by {args.measure}"
           + (f" ({', '.join(alone)}: a network of its own, not compared)" if alone else "")
           + "; strongest attention correlations: "
           + ", ".join(f"{a}~{b} r={v:.2f}" for a, b, v in zip(top["class_a"], top["class_b"],

@@ -115,18 +115,42 @@ def run(args: argparse.Namespace) -> int:
         _write_tsv(curves, out / f"curves{suffix}.tsv")
     for name, table in comparisons.items():
         _write_tsv(table, out / f"{name}.tsv")
-    for suffix, (metrics, _) in results.items():
-        mean = metrics.iloc[-1]
-        ci = (f" (95% interval {mean['AUCb_low']:.4f}-{mean['AUCb_high']:.4f})" if args.bootstrap else "")
-        print(f"multirm-evaluate: {'baseline' if suffix else 'model'}: mean AUCb {mean['AUCb']:.4f}{ci}, "
-              f"mean AUCm {mean['AUCm']:.4f}, mean AP {mean['AP']:.4f} over {len(metrics) - 1} class(es)",
-              file=sys.stderr)
+    for line in summary_lines(results, args.bootstrap > 0):
+        print(f"multirm-evaluate: {line}", file=sys.stderr)
     for name, table in comparisons.items():
         mean = table.set_index(["modification", "metric"]).loc[("mean", "AUCb")]
         print(f"multirm-evaluate: model - {'baseline' if name.endswith('baseline') else 'compared model'}: "
               f"mean AUCb {mean['difference']:+.4f} (95% interval {mean['low']:+.4f} to {mean['high']:+.4f}, "
               f"better in {100 * mean['better_share']:.1f}% of resamples)", file=sys.stderr)
     return 0
+
+
+def summary_lines(results: dict[str, tuple[pd.DataFrame, pd.DataFrame]], intervals: bool) -> list[str]:
+    """One line per metrics table: its means, over like classes.
+
+    The baseline may score fewer classes than the model (LightGBM needs both labels to fit):
+    its line then says over how many, and the model's line adds its mean over those same classes,
+    so the two means compare like with like.
+    """
+    model = results[""][0]
+    baseline = results.get("_baseline", (None,))[0]
+    counted = lambda m: m[m["modification"] != "mean"].dropna(subset=["AUCb"])  # noqa: E731
+    lines = []
+    for suffix, (metrics, _) in results.items():
+        mean = metrics.iloc[-1]
+        ci = f" (95% interval {mean['AUCb_low']:.4f}-{mean['AUCb_high']:.4f})" if intervals else ""
+        n, total = len(counted(metrics)), len(model) - 1
+        over = f"over {n} of {total} classes" if n < total else f"over {n} class(es)"
+        line = (f"{'baseline' if suffix else 'model'}: mean AUCb {mean['AUCb']:.4f}{ci}, mean AUCm "
+                f"{mean['AUCm']:.4f}, mean AP {mean['AP']:.4f} {over}")
+        if not suffix and baseline is not None:
+            same = set(counted(baseline)["modification"])
+            if len(same) < len(counted(metrics)):
+                rows = counted(metrics)[counted(metrics)["modification"].isin(same)]
+                line += (f"; over the baseline's {len(same)} classes: mean AUCb {rows['AUCb'].mean():.4f}, "
+                         f"mean AUCm {rows['AUCm'].mean():.4f}")
+        lines.append(line)
+    return lines
 
 
 def torch_threads() -> int:

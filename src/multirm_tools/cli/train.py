@@ -16,7 +16,7 @@ from typing import Callable
 from ..bundle import file_sha256, save_bundle
 from ..constants import CLASS_NAMES, canonical_name
 from ..errors import InputError, UsageError
-from ..model import ModelConfig
+from ..model import ARCHITECTURES, ModelConfig
 from ..sites import read_many, read_sites
 from ..train import PRECISIONS, TrainConfig, train_model
 from .common import (add_compute_options, base_parser, nonneg_int, positive_fraction, positive_int, probability,
@@ -70,6 +70,24 @@ def class_list(text: str) -> tuple[str, ...]:
 
 
 class_list.__name__ = "CLASS list"
+
+
+def _odd_kernel(text: str) -> int:
+    value = positive_int(text)
+    if value % 2 != 1 or value < 3:
+        raise argparse.ArgumentTypeError(f"{text!r} must be an odd number >= 3")
+    return value
+
+
+def int_list(text: str) -> tuple[int, ...]:
+    """Parser of ``N[,N...]`` (each >= 1) -> a tuple of ints."""
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("give at least one number")
+    return tuple(positive_int(t) for t in items)
+
+
+int_list.__name__ = "N list"
 positive_float = _number(float, 0.0, lo_open=True)
 nonneg_float = _number(float, 0.0)
 class_counts = _class_map(positive_int, "N")  # {class: N >= 1}
@@ -77,7 +95,7 @@ class_rates = _class_map(nonneg_float, "R")  # {class: R >= 0}
 
 # (TrainConfig field, parser (bool = on/off flag, tuple = choices), help); --batch-size comes from the
 # compute group.
-TRAIN_OPTIONS: list[tuple[str, Callable | type | tuple[str, ...], str]] = [
+TRAIN_OPTIONS: list[tuple[str, Callable | type | tuple[str, ...] | None, str]] = [
     ("epochs", positive_int, "maximum number of epochs"),
     ("lr", positive_float, "Adam learning rate"),
     ("weight_decay", nonneg_float, "Adam weight decay"),
@@ -118,13 +136,24 @@ TRAIN_OPTIONS: list[tuple[str, Callable | type | tuple[str, ...], str]] = [
                                                  "negatives, per site of its class"),
     ("specialist_selection_rows", positive_int, "rows of a specialist's class held out of its fitting to "
                                                 "choose its epoch (at most a tenth of them)"),
+    ("distill", None, "distillation: a model bundle (e.g. a slower ensemble) whose probability of each "
+                     "example joins its label as the target (None: labels alone)"),
+    ("distill_weight", probability, "with --distill, the teacher's share of each target: "
+                                    "(1 - W) * label + W * teacher probability"),
 ]
 COMPUTE_FIELDS = {"batch_size"}  # TrainConfig fields set from add_compute_options
+# New networks are conv by default (the default model's kind); ModelConfig's own default stays bilstm,
+# the architecture of every bundle written before the option existed.
+DEFAULT_NETWORK = ModelConfig(architecture="conv")
 
-MODEL_OPTIONS: list[tuple[str, Callable, str]] = [
+MODEL_OPTIONS: list[tuple[str, Callable | tuple[str, ...], str]] = [
+    ("architecture", ARCHITECTURES, "encoder: conv (dilated convolutions whose work overlapping windows "
+                                    "share: fast genome-scale scans) or bilstm (MultiRM's BiLSTM)"),
     ("window", _odd_window, "window in nt centred on the site (odd)"),
-    ("hidden", positive_int, "LSTM units per direction"),
-    ("layers", positive_int, "LSTM layers"),
+    ("hidden", positive_int, "LSTM units per direction (bilstm); half the conv channels (conv)"),
+    ("layers", positive_int, "LSTM layers (bilstm)"),
+    ("kernel", _odd_kernel, "kernel size of each conv layer (conv)"),
+    ("dilations", int_list, "one residual conv layer per dilation, as N[,N...] (conv)"),
     ("attention_dim", positive_int, "attention size"),
     ("head_hidden", positive_int, "hidden units of each class head"),
     ("dropout", probability, "dropout rate"),
@@ -143,9 +172,9 @@ def _add_spec(group, spec, defaults) -> None:
                                default=default, help=help_)
         elif isinstance(kind, tuple):
             group.add_argument(_flag(name), dest=name, choices=kind, default=default, help=help_)
-        else:
+        else:  # kind None: a file name, taken as given
             group.add_argument(_flag(name), dest=name, type=kind, default=default, help=help_,
-                               metavar=name.upper())
+                               metavar="BUNDLE" if kind is None else name.upper())
 
 
 def parse_arguments() -> argparse.ArgumentParser:
@@ -169,7 +198,7 @@ def parse_arguments() -> argparse.ArgumentParser:
                          "other classes are dropped")
     io.add_argument("--quiet", action="store_true", help="no progress output")
     _add_spec(parser.add_argument_group("training"), TRAIN_OPTIONS, TrainConfig())
-    _add_spec(parser.add_argument_group("network"), MODEL_OPTIONS, ModelConfig())
+    _add_spec(parser.add_argument_group("network"), MODEL_OPTIONS, DEFAULT_NETWORK)
     add_compute_options(parser, batch_size=TrainConfig().batch_size)
     return parser
 
@@ -184,7 +213,10 @@ def configs_from_args(args: argparse.Namespace, embedding_dim: int | None,
     model_cfg = ModelConfig(**sizes, classes=classes,
                             embedding="onehot" if embedding_dim is None else "word2vec",
                             embedding_dim=4 ** k if embedding_dim is None else embedding_dim)
-    model_cfg.validate()
+    try:
+        model_cfg.validate()
+    except ValueError as exc:
+        raise UsageError(f"network options: {exc}") from None
     return train_cfg, model_cfg
 
 
