@@ -1,20 +1,20 @@
 #!/usr/bin/env python3
 """Benchmark multirm-predict: positions/s and peak RSS on a generated FASTA.
 
-Generates a random FASTA (default 1 Mb: 100 records of 10 kb) in a temporary
-folder, builds a random network of the default model's size (window 101, BiLSTM
-hidden 64, 100-d frozen word2vec-style random embedding) as a bundle, runs
-``multirm_tools.cli.predict.main`` in-process with 2 threads and prints
-positions/s and peak RSS (``ru_maxrss``). Targets (issue 2): >= 5,000
-positions/s and < 2 GB RSS at 1 Mb and at 10 Mb.
+Generates a random FASTA (default 1 Mb: 100 records of 10 kb) in a temporary folder
+and runs multirm-predict on it (all 12 classes, p- and q-values, the default outputs)
+with 2 threads, each run in a fresh process, and prints positions/s end to end
+(process start, model load and writing included) and the process's peak RSS.
+Targets (issue 19): >= 20,000 positions/s with the default model at 1 Mb, and flat
+peak RSS from 1 Mb to 10 Mb (a 100-Mb input must fit in 2 GB).
 
-    python benchmarks/bench_predict.py                 # 1 Mb
-    python benchmarks/bench_predict.py --megabases 10  # 10 Mb
-    python benchmarks/bench_predict.py --profile       # cProfile top functions
-    python benchmarks/bench_predict.py --members 3 --specialists m6A
-                                                       # the bundled ensemble's layout
-    python benchmarks/bench_predict.py --members 3 --specialists m6A --classes m6A
-                                                       # m6A alone: its network alone runs
+    python benchmarks/bench_predict.py                        # the bundled model, 1 Mb
+    python benchmarks/bench_predict.py --megabases 1 10       # RSS at 1 and 10 Mb
+    python benchmarks/bench_predict.py --model default --model old.safetensors
+                                                              # two models in one run, same input
+    python benchmarks/bench_predict.py --model random --architecture bilstm --members 3 --specialists m6A
+                                                              # a random network of a given layout
+    python benchmarks/bench_predict.py --profile              # cProfile top functions (in process)
 
 On a machine shared with other jobs, OpenMP's default busy-waiting makes two
 PyTorch threads far slower than one (measured: 336 vs 3,507 windows/s at load
@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import os
 import pstats
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from multirm_tools.bundle import Bundle, save_bundle
+from multirm_tools.bundle import Bundle, default_bundle_path, load_bundle, save_bundle
 from multirm_tools.cli.predict import main as predict_main
 from multirm_tools.model import EnsembleNet, ModelConfig, build_network
 
@@ -82,62 +84,92 @@ def make_bundle(path: Path, window: int, hidden: int, embedding_dim: int, attent
     save_bundle(path, Bundle(model=model, null_scores=nulls, provenance={"source": "benchmark"}))
 
 
+def run_predict(fasta: Path, bundle: Path, out: Path, args, profile: bool = False) -> dict:
+    """multirm-predict in this process: seconds, output size and this process's peak RSS."""
+    cli = [str(fasta), "-o", str(out), "--model", str(bundle), "--threads", str(args.threads), "--device", "cpu"]
+    if args.bedgraph:
+        cli.append("--bedgraph")
+    if args.classes:
+        cli += ["--classes", args.classes]
+    prof = cProfile.Profile() if profile else None
+    t0 = time.perf_counter()
+    if prof:
+        prof.enable()
+    rc = predict_main(cli)
+    if prof:
+        prof.disable()
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
+    if rc != 0:
+        raise SystemExit(f"predict failed with exit code {rc}")
+    return {"seconds": time.perf_counter() - t0, "tsv_mb": (out / "predictions.tsv").stat().st_size / 1e6,
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--megabases", type=float, default=1.0, help="FASTA size in Mb (default 1)")
+    ap.add_argument("--megabases", type=float, nargs="+", default=[1.0], help="FASTA sizes in Mb (default 1)")
     ap.add_argument("--record-length", type=int, default=10_000, help="nt per record (default 10000)")
     ap.add_argument("--threads", type=int, default=2, help="PyTorch threads (default 2)")
-    ap.add_argument("--batch-size", type=int, default=512, help="windows per call (default 512, as multirm-predict)")
-    ap.add_argument("--architecture", default="conv", choices=("conv", "bilstm"))
-    ap.add_argument("--window", type=int, default=101)
-    ap.add_argument("--hidden", type=int, default=64)
-    ap.add_argument("--embedding-dim", type=int, default=100)
-    ap.add_argument("--attention-dim", type=int, default=64)
-    ap.add_argument("--head-hidden", type=int, default=32)
-    ap.add_argument("--members", type=int, default=1, help="networks in the bundle (an ensemble if > 1)")
-    ap.add_argument("--specialists", default="", help="classes with a network of their own as well, e.g. m6A")
+    ap.add_argument("--model", action="append", default=None,
+                    help="a bundle, 'default' (the bundled model) or 'random' (a random network of the layout "
+                         "below); repeat to compare (default: default)")
+    ap.add_argument("--architecture", default="conv", choices=("conv", "bilstm"), help="random network")
+    ap.add_argument("--window", type=int, default=101, help="random network")
+    ap.add_argument("--hidden", type=int, default=64, help="random network")
+    ap.add_argument("--embedding-dim", type=int, default=100, help="random network")
+    ap.add_argument("--attention-dim", type=int, default=64, help="random network")
+    ap.add_argument("--head-hidden", type=int, default=32, help="random network")
+    ap.add_argument("--members", type=int, default=1, help="random network: networks (an ensemble if > 1)")
+    ap.add_argument("--specialists", default="", help="random network: classes with a network of their own")
     ap.add_argument("--classes", help="multirm-predict --classes (only their networks run)")
     ap.add_argument("--bedgraph", action="store_true", help="also write bedGraph tracks")
-    ap.add_argument("--profile", action="store_true", help="print the top cProfile entries")
+    ap.add_argument("--profile", action="store_true", help="run in this process and print the top cProfile entries")
     ap.add_argument("--keep", metavar="DIR", help="work in DIR and keep the files")
+    ap.add_argument("--child", nargs=3, metavar=("FASTA", "BUNDLE", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.child:  # one measured run in a fresh process: its peak RSS is its own
+        print(json.dumps(run_predict(*map(Path, args.child), args)))
+        return 0
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.keep or tmp)
         work.mkdir(parents=True, exist_ok=True)
-        fasta, bundle, out = work / "bench.fa", work / "bench.safetensors", work / "out"
-        t0 = time.perf_counter()
-        positions = make_fasta(fasta, args.megabases, args.record_length)
-        make_bundle(bundle, args.window, args.hidden, args.embedding_dim, args.attention_dim,
-                    args.head_hidden, members=args.members,
-                    specialists=tuple(c for c in args.specialists.split(",") if c), architecture=args.architecture)
-        print(f"setup: {positions:,} positions in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-        cli = [str(fasta), "-o", str(out), "--model", str(bundle), "--threads", str(args.threads),
-               "--batch-size", str(args.batch_size), "--device", "cpu"]
-        if args.bedgraph:
-            cli.append("--bedgraph")
-        if args.classes:
-            cli += ["--classes", args.classes]
-        prof = cProfile.Profile() if args.profile else None
-        t0 = time.perf_counter()
-        if prof:
-            prof.enable()
-        rc = predict_main(cli)
-        if prof:
-            prof.disable()
-        elapsed = time.perf_counter() - t0
-        if rc != 0:
-            print(f"predict failed with exit code {rc}", file=sys.stderr)
-            return rc
-        tsv_mb = (out / "predictions.tsv").stat().st_size / 1e6
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    print(f"positions: {positions:,}  time: {elapsed:.1f} s  positions/s: {positions / elapsed:,.0f}  "
-          f"peak RSS: {rss_mb:,.0f} MB  predictions.tsv: {tsv_mb:,.0f} MB  "
-          f"(threads {args.threads}, batch {args.batch_size}, window {args.window}, hidden {args.hidden}, "
-          f"embedding {args.embedding_dim}; load average {os.getloadavg()[0]:.1f} on "
-          f"{os.cpu_count()} CPUs, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'default')})")
-    if prof:
-        pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
+        bundles = []
+        for i, name in enumerate(args.model or ["default"]):
+            if name == "random":
+                path = work / f"random{i}.safetensors"
+                make_bundle(path, args.window, args.hidden, args.embedding_dim, args.attention_dim,
+                            args.head_hidden, members=args.members,
+                            specialists=tuple(c for c in args.specialists.split(",") if c),
+                            architecture=args.architecture)
+            else:
+                path = default_bundle_path() if name == "default" else Path(name)
+            bundles.append((name, path))
+        for mb in args.megabases:
+            fasta = work / f"bench{mb:g}.fa"
+            positions = make_fasta(fasta, mb, args.record_length)
+            for name, path in bundles:
+                out = work / f"out_{mb:g}_{Path(name).stem}"
+                if args.profile:
+                    result = run_predict(fasta, path, out, args, profile=True)
+                else:
+                    child = [sys.executable, __file__, "--child", str(fasta), str(path), str(out),
+                             "--threads", str(args.threads)] + (["--bedgraph"] if args.bedgraph else []) + \
+                            (["--classes", args.classes] if args.classes else [])
+                    t0 = time.perf_counter()
+                    proc = subprocess.run(child, capture_output=True, text=True)
+                    if proc.returncode != 0:
+                        print(proc.stderr, file=sys.stderr)
+                        return proc.returncode
+                    result = json.loads(proc.stdout.strip().splitlines()[-1])
+                    result["seconds"] = time.perf_counter() - t0  # process start and imports included
+                model = load_bundle(path)
+                print(f"{name} ({model.config.architecture}, {model.n_members} network(s)): "
+                      f"{positions:,} positions in {result['seconds']:.1f} s = "
+                      f"{positions / result['seconds']:,.0f} positions/s, peak RSS {result['rss_mb']:,.0f} MB, "
+                      f"predictions.tsv {result['tsv_mb']:,.0f} MB (threads {args.threads}, "
+                      f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs, "
+                      f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'default')})", flush=True)
     return 0
 
 

@@ -442,8 +442,9 @@ def test_output_feeds_multirm_train(transcript_run, tmp_path):
     assert train_cli.main(["--train", str(transcript_run / "train.tsv"), "--valid",
                            str(transcript_run / "valid.tsv"), "--embedding", "onehot", "--out", str(model),
                            "--workdir", str(tmp_path / "w"), "--epochs", "1", "--batch-size", "64",
-                           "--window", "21", "--hidden", "4", "--attention-dim", "4", "--head-hidden", "4",
-                           "--background-per-row", "0", "--device", "cpu", "--threads", "1", "--quiet"]) == 0
+                           "--window", "21", "--dilations", "1,2", "--hidden", "4", "--attention-dim", "4",
+                           "--head-hidden", "4", "--background-per-row", "0", "--device", "cpu", "--threads", "1",
+                           "--quiet"]) == 0
     assert load_bundle(model).config.classes == ("m5C", "m6A", "m6Am", "Psi")
 
 

@@ -81,7 +81,7 @@ def test_baseline_is_evaluated_by_the_same_code(files, tmp_path):
     assert base.loc["m6A", "AUCb"] > 0.9  # planted motifs are easy
 
 
-def test_baseline_without_a_class_reports_na(files, tmp_path):
+def test_baseline_without_a_class_reports_na(files, tmp_path, capsys):
     train = tmp_path / "train_m6a.tsv"
     write_sites(make_sites(("m6A",), 15, length=41, seed=5), train)
     out = tmp_path / "out"
@@ -91,6 +91,13 @@ def test_baseline_without_a_class_reports_na(files, tmp_path):
     base = _read(out / "metrics_baseline.tsv").set_index("modification")
     assert np.isnan(base.loc["Psi", "AUCb"]) and base.loc["Psi", "n_pos"] == 8
     assert base.loc["mean", "AUCb"] == pytest.approx(base.loc["m6A", "AUCb"])
+    # The summary compares like with like: the baseline's 1 class of 3, and the model on that class.
+    model = _read(out / "metrics.tsv").set_index("modification")
+    err = capsys.readouterr().err
+    assert f"baseline: mean AUCb {base.loc['mean', 'AUCb']:.4f}" in err and "over 1 of 3 classes" in err
+    assert (f"model: mean AUCb {model.loc['mean', 'AUCb']:.4f}" in err
+            and f"over 3 class(es); over the baseline's 1 classes: mean AUCb {model.loc['m6A', 'AUCb']:.4f}, "
+                f"mean AUCm {model.loc['m6A', 'AUCm']:.4f}" in err)
 
 
 def test_baseline_deterministic_and_missing_classes():

@@ -312,3 +312,34 @@ def test_specialist_bundle_with_bad_member_classes_is_refused(tmp_path, member_c
     save_file(tensors, str(path), metadata={"multirm_bundle": json.dumps(header)})
     with pytest.raises(BundleError, match="invalid model bundle"):
         load_bundle(path)
+
+
+def _header(path):
+    from safetensors import safe_open
+    with safe_open(str(path), framework="pt") as fh:
+        return json.loads(fh.metadata()["multirm_bundle"])
+
+
+def test_a_bilstm_bundle_stays_readable_by_older_releases(tmp_path):
+    """No conv keys in a BiLSTM bundle's config and its old format version: releases before the
+    architecture option read it (they refuse unknown config keys)."""
+    header = _header(make_tiny_bundle(tmp_path / "b.safetensors"))
+    assert header["format_version"] == 1
+    assert not {"architecture", "kernel", "dilations"} & set(header["config"])
+    assert ModelConfig.from_dict(header["config"]).architecture == "bilstm"
+
+
+def test_conv_bundles_are_format_4_and_refused_below_it(tmp_path):
+    from conftest import TINY_CONV
+    from multirm_tools.model import DilatedConvNet
+    path = make_tiny_bundle(tmp_path / "c.safetensors", **TINY_CONV)
+    header = _header(path)
+    assert header["format_version"] == 4 and header["config"]["architecture"] == "conv"
+    assert isinstance(load_bundle(path).model, DilatedConvNet)
+    # A header that claims an older version cannot carry a conv network.
+    from safetensors.torch import load_file
+    forged = tmp_path / "forged.safetensors"
+    save_file(load_file(str(path)), str(forged),
+              metadata={"multirm_bundle": json.dumps({**header, "format_version": 3})})
+    with pytest.raises(BundleError, match="conv architecture needs format version 4, not 3"):
+        load_bundle(forged)

@@ -45,6 +45,8 @@ FORMAT = "multirm-bundle"
 # 1: one network; 2: ensembles; 3: ensembles with specialist members; 4: any architecture but bilstm
 SUPPORTED_VERSIONS = (1, 2, 3, 4)
 DEFAULT_BUNDLE_NAME = "multirm-default.safetensors"
+#: Models shipped in the package, by the name ``--model`` also accepts.
+BUNDLED = {"default": ("default", DEFAULT_BUNDLE_NAME), "bilstm": ("bilstm", "multirm-bilstm.safetensors")}
 METADATA_KEY = "multirm_bundle"
 
 
@@ -70,7 +72,23 @@ class Bundle:
 
 def default_bundle_path() -> Path:
     """Path of the model shipped inside the package."""
-    return Path(str(resources.files("multirm_tools") / "models" / "default" / DEFAULT_BUNDLE_NAME))
+    return bundled_path("default")
+
+
+def bundled_path(name: str) -> Path:
+    """Path of the shipped model ``name`` (a key of ``BUNDLED``)."""
+    folder, file = BUNDLED[name]
+    return Path(str(resources.files("multirm_tools") / "models" / folder / file))
+
+
+def resolve_bundle_path(path: str | os.PathLike | None) -> Path:
+    """The file a ``--model`` value names: None is the default model; a name of ``BUNDLED`` that is
+    no file here is that shipped model; anything else is a path."""
+    if path is None:
+        return default_bundle_path()
+    if str(path) in BUNDLED and not Path(path).exists():
+        return bundled_path(str(path))
+    return Path(path)
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -123,14 +141,14 @@ def save_bundle(path: str | os.PathLike, bundle: Bundle) -> None:
 
 
 def load_bundle(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Bundle:
-    """Load and validate a bundle; ``None`` loads the bundled default model.
+    """Load and validate a bundle; ``None`` loads the bundled default model, a name of ``BUNDLED`` that model.
 
     Raises
     ------
     BundleError
         Missing, truncated or foreign file, or a bundle of another format version.
     """
-    path = Path(path) if path is not None else default_bundle_path()
+    path = resolve_bundle_path(path)
     if not path.is_file():
         raise BundleError(f"{path}: model bundle not found")
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import __version__
-from ..bundle import default_bundle_path, load_bundle
+from ..bundle import load_bundle
 from ..constants import canonical_name
 from ..correlate import (MEASURES, attention_correlation, attention_deviations, attention_queries, common_windows,
                          correlation_tables, distance_table, pearson_matrix)
@@ -18,7 +18,7 @@ from ..kmers import encode
 from ..seqio import read_fasta
 from ..errors import InputError, UsageError
 from ..writers import FLOAT_FORMAT, write_run_record
-from .common import atomic_path, base_parser, positive_int, run_main
+from .common import add_model_option, atomic_path, base_parser, positive_int, run_main
 from .explain import read_bed, require_attention
 
 PROG = "multirm-correlate"
@@ -64,9 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.epilog = EPILOG
     parser.add_argument("-o", "--outdir", required=True, metavar="OUTDIR",
                         help="output folder (created if missing; required)")
-    parser.add_argument("--model", default=None, metavar="BUNDLE",
-                        help=f"model bundle (.safetensors) (default: the bundled model, "
-                             f"{default_bundle_path().name})")
+    add_model_option(parser)
     parser.add_argument("--measure", choices=MEASURES, default="attention",
                         help="what is correlated: attention distributions over common windows (every class "
                              "of any model), or attention query vectors (classes sharing a network)")

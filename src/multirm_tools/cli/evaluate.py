@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 
 from ..baseline import fit_baseline, predict_baseline, table_windows
-from ..bundle import default_bundle_path, load_bundle
+from ..bundle import load_bundle
 from ..errors import InputError, UsageError
 from ..inference import score_windows, zero_wrong_base
 from ..metrics import compare_scores, evaluate_scores
 from ..sites import read_many
-from .common import add_compute_options, atomic_path, base_parser, nonneg_int, run_main, setup_compute
+from .common import add_model_option, add_compute_options, atomic_path, base_parser, nonneg_int, run_main, setup_compute
 
 FLOAT_FORMAT = "%.6g"
 
@@ -24,8 +24,7 @@ def parse_arguments() -> argparse.ArgumentParser:
     parser = base_parser("multirm-evaluate", "Score each row's centre window of a labelled sites table "
                          "and write per-class metrics (AUCb, AUCm, AP, G-mean threshold, Sn, Sp, Acc, "
                          "MCC) and ROC/PR curve points.")
-    parser.add_argument("--model", default=None,
-                        help=f"model bundle (default: the bundled model, {default_bundle_path().name})")
+    add_model_option(parser)
     parser.add_argument("--sites", required=True, nargs="+", metavar="TABLE",
                         help="labelled sites table(s), TSV or TSV.gz")
     parser.add_argument("--out", required=True, metavar="DIR",

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..bundle import default_bundle_path, load_bundle
+from ..bundle import load_bundle, resolve_bundle_path
 from ..constants import BY_NAME, canonical_name, rna_base
 from ..errors import BundleError, InputError, UsageError
 from ..explain import (BASELINES, DEFAULT_BASELINE, RNA_LETTERS, ExplainWarning, explain_pairs,
@@ -23,7 +23,7 @@ from ..inference import score_windows
 from ..kmers import BASES, N_CODE, centre_windows, encode
 from ..seqio import GenomeLocus, genome_positions, read_fasta, record_locus
 from ..writers import FLOAT_FORMAT, write_bedgraph, write_bedgraph_header, write_run_record
-from .common import (add_compute_options, atomic_path, base_parser, positive_int, probability,
+from .common import (add_model_option, add_compute_options, atomic_path, base_parser, positive_int, probability,
                      resolve_classes, run_main, setup_compute)
 
 PROG = "multirm-explain"
@@ -78,9 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("input", metavar="INPUT.fa[.gz]", help="FASTA file the sites lie in")
     parser.add_argument("-o", "--outdir", required=True, metavar="OUTDIR",
                         help="output folder (created if missing; required)")
-    parser.add_argument("--model", default=None, metavar="BUNDLE",
-                        help=f"model bundle (.safetensors) (default: the bundled model, "
-                             f"{default_bundle_path().name})")
+    add_model_option(parser)
     sites = parser.add_argument_group("sites")
     sites.add_argument("--predictions", default=None, metavar="TSV",
                        help="multirm-predict predictions.tsv (or its OUTDIR): its significant rows")
@@ -170,7 +168,7 @@ def require_attention(path: str | Path | None, purpose: str) -> None:
     """
     from safetensors import safe_open
 
-    path = Path(path) if path is not None else default_bundle_path()
+    path = resolve_bundle_path(path)
     try:
         with safe_open(str(path), framework="pt", device="cpu") as fh:
             keys = set(fh.keys())

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..bundle import default_bundle_path, load_bundle
+from ..bundle import load_bundle
 from ..constants import canonical_name
 from ..errors import InputError, MultiRMError, UsageError
 from ..motifs import (
@@ -30,7 +30,7 @@ from ..motifs import (
     write_meme,
 )
 from ..writers import write_run_record
-from .common import (
+from .common import (add_model_option, 
     add_compute_options,
     atomic_path,
     base_parser,
@@ -114,9 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also match the reverse complement of known motifs (RNA is single-stranded: "
                             "off by default)")
     model = parser.add_argument_group("explaining a sites table (--sites)")
-    model.add_argument("--model", default=None, metavar="BUNDLE",
-                       help=f"model bundle (.safetensors) (default: the bundled model, "
-                            f"{default_bundle_path().name})")
+    add_model_option(model)
     model.add_argument("--top-fraction", type=positive_fraction, default=0.1,
                        help="per class, explain the label-1 rows among this top fraction of scores")
     model.add_argument("--steps", type=positive_int, default=50, help="integrated-gradients steps")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..bundle import default_bundle_path, load_bundle
+from ..bundle import load_bundle
 from ..constants import BY_NAME, rna_base
 from ..errors import UsageError
 from ..kmers import encode
@@ -23,7 +23,7 @@ from ..stats import NullHistogram, null_exceedances, p_from_exceedances
 from ..writers import (SPOOL_DTYPE, Spool, format_floats, write_bed6, write_bedgraph,
                        write_bedgraph_header, write_predictions, write_predictions_header,
                        write_run_record)
-from .common import (add_compute_options, atomic_path, base_parser, probability, resolve_classes,
+from .common import (add_model_option, add_compute_options, atomic_path, base_parser, probability, resolve_classes,
                      run_main, setup_compute)
 
 PROG = "multirm-predict"
@@ -64,9 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("input", metavar="INPUT.fa[.gz]", help="FASTA file, plain or gzipped")
     parser.add_argument("-o", "--outdir", required=True, metavar="OUTDIR",
                         help="output folder (created if missing; required)")
-    parser.add_argument("--model", default=None, metavar="BUNDLE",
-                        help=f"model bundle (.safetensors) (default: the bundled model, "
-                             f"{default_bundle_path().name})")
+    add_model_option(parser)
     parser.add_argument("--alpha", type=probability, default=0.05,
                         help="p-value cut-off for sites.bed")
     parser.add_argument("--fdr", type=probability, default=0.05,
