@@ -109,6 +109,9 @@ def main(argv=None) -> int:
                    help="other classes' same-base sites as a specialist's negatives, per site")
     p.add_argument("--specialist-selection-rows", type=int, default=4000,
                    help="of its own fitted rows, to choose its epoch")
+    p.add_argument("--distill", default=None,
+                   help="a teacher bundle (e.g. bilstm, the shipped BiLSTM ensemble) whose probabilities join the labels")
+    p.add_argument("--distill-weight", type=float, default=0.5)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--ohem-keep", type=float, default=0.7)
     p.add_argument("--seed", type=int, default=0)
@@ -134,7 +137,8 @@ def main(argv=None) -> int:
                      specialists=tuple(c for c in a.specialists.split(",") if c),
                      specialist_epochs=a.specialist_epochs,
                      specialist_cross_negatives=a.specialist_cross_negatives,
-                     specialist_selection_rows=a.specialist_selection_rows)
+                     specialist_selection_rows=a.specialist_selection_rows, distill=a.distill,
+                     distill_weight=a.distill_weight)
     if a.dump_heldout:
         # The same split train_model makes: an estimate on data that neither fitted nor selected the model.
         write_sites(split_calibration(train, tc.calibration_fraction, tc.seed)[1], a.dump_heldout)

@@ -429,7 +429,7 @@ def test_output_is_a_new_file_not_an_input(outputs, tmp_path, capsys):
     assert report_cli.main([str(outputs["evaluate"]), "-o", str(metrics), "--quiet"]) == 2  # inside a folder
     assert metrics.read_bytes() == before
     err = capsys.readouterr().err.splitlines()
-    assert err[0].endswith("-o names a folder; give the report's file name")
+    assert err[0].endswith(": is a folder; give a file name")
     assert err[1].endswith("the report would overwrite an input") and err[2] == err[1]
 
 

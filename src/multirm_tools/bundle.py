@@ -149,15 +149,18 @@ def load_bundle(path: str | os.PathLike | None = None, device: str | torch.devic
         Missing, truncated or foreign file, or a bundle of another format version.
     """
     path = resolve_bundle_path(path)
+    if path.is_dir():
+        raise BundleError(f"{path}: is a folder, not a model bundle file (.safetensors)")
     if not path.is_file():
         raise BundleError(f"{path}: model bundle not found")
     try:
         with safe_open(str(path), framework="pt", device="cpu") as fh:
             meta = fh.metadata() or {}
             tensors = {k: fh.get_tensor(k) for k in fh.keys()}
-    except Exception as exc:  # safetensors raises its own types for every malformed file
-        raise BundleError(f"{path}: not a readable model bundle (truncated or not a safetensors "
-                          f"file): {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    except PermissionError:
+        raise BundleError(f"{path}: cannot read the model bundle (permission denied)") from None
+    except Exception:  # safetensors raises its own types, with its own wording, for every malformed file
+        raise BundleError(f"{path}: not a readable model bundle (truncated or not a safetensors file)") from None
     try:
         header = json.loads(meta[METADATA_KEY])
     except (KeyError, json.JSONDecodeError):

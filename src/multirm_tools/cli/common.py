@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -14,7 +15,7 @@ import torch
 
 from .. import __version__
 from ..constants import canonical_name
-from ..errors import MultiRMError, UsageError
+from ..errors import InputError, MultiRMError, UsageError
 
 
 def positive_int(text: str) -> int:
@@ -125,10 +126,69 @@ def setup_compute(device: str, threads: int | None) -> torch.device:
     return torch.device(device)
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is so that ``finally`` blocks remove temporary files
+    (a BaseException: no ``except Exception`` swallows it)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated(signum)
+
+
+def nearest_existing(path: Path) -> Path:
+    """``path`` or its nearest ancestor that exists."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_output_dir(path: str | os.PathLike, flag: str = "-o/--outdir") -> Path:
+    """Before any work: ``path`` is a folder, or can be made one, that this process may write in.
+
+    Creates nothing: folders are made once the inputs have been read.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} {path}: exists and is not a folder")
+    base = nearest_existing(path)
+    if not base.is_dir():
+        raise UsageError(f"{flag} {path}: {base} is a file, not a folder")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise InputError(f"{flag} {path}: cannot write in {base} (permission denied)")
+    return path
+
+
+def check_output_file(path: str | os.PathLike, flag: str = "-o/--output", parents: bool = False) -> Path:
+    """Before any work: ``path`` can be written as a file: not a folder, in a writable folder
+    (``parents``: a folder this process may create)."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{flag} {path}: is a folder; give a file name")
+    base = nearest_existing(path.parent) if parents else path.parent
+    if not base.is_dir():
+        raise UsageError(f"{flag} {path}: folder {path.parent} does not exist" if base == path.parent
+                         else f"{flag} {path}: {base} is a file, not a folder")
+    if not os.access(base, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise InputError(f"{flag} {path}: cannot write there (permission denied)")
+    return path
+
+
 def run_main(body: Callable[[argparse.Namespace], int | None], parser: argparse.ArgumentParser,
              argv: list[str] | None) -> int:
-    """Parse ``argv``, run ``body``; a ``MultiRMError`` becomes one stderr line and its exit code."""
+    """Parse ``argv``, run ``body``; a ``MultiRMError`` becomes one stderr line and its exit code.
+
+    So do errors the operating system reports on a named file (exit 1), text that is not text
+    (a binary file read as a table or FASTA) and SIGINT / SIGTERM (exit 130 / 143), each after the
+    ``finally`` blocks have removed the run's temporary files.
+    """
     args = parser.parse_args(argv)
+    previous = None
+    with contextlib.suppress(ValueError):  # not the main thread (an embedding program's): leave SIGTERM be
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return body(args) or 0
     except MultiRMError as exc:
@@ -136,9 +196,27 @@ def run_main(body: Callable[[argparse.Namespace], int | None], parser: argparse.
             traceback.print_exc()
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{parser.prog}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except UnicodeDecodeError as exc:
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        print(f"{parser.prog}: error: an input file is not text (a binary file?): byte {exc.object[exc.start]:#04x} "
+              f"cannot be decoded as {exc.encoding}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
+    except Terminated as exc:
+        print(f"{parser.prog}: terminated", file=sys.stderr)
+        return 128 + exc.signum
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ from ..kmers import encode
 from ..seqio import read_fasta
 from ..errors import InputError, UsageError
 from ..writers import FLOAT_FORMAT, write_run_record
-from .common import add_model_option, atomic_path, base_parser, positive_int, run_main
+from .common import add_model_option, atomic_path, base_parser, check_output_dir, positive_int, run_main
 from .explain import read_bed, require_attention
 
 PROG = "multirm-correlate"
@@ -124,9 +124,7 @@ def _write_tsv(df: pd.DataFrame, path: Path) -> None:
 
 
 def _body(args: argparse.Namespace, argv: list[str] | None) -> int:
-    outdir = Path(args.outdir)
-    if outdir.exists() and not outdir.is_dir():
-        raise UsageError(f"-o {outdir}: exists and is not a folder")
+    outdir = check_output_dir(args.outdir)
     require_attention(args.model, PROG)
     bundle = load_bundle(args.model)
     classes = list(bundle.config.classes)

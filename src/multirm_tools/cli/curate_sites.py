@@ -14,7 +14,7 @@ from ..curate import (SPLITS, CurateOptions, Report, assign_splits, check_window
                       read_exclusion_bed, read_labelled, read_site_bed)
 from ..constants import canonical_name
 from ..errors import InputError, UsageError
-from .common import atomic_path, base_parser, nonneg_int, positive_int, run_main
+from .common import atomic_path, base_parser, check_output_dir, nonneg_int, positive_int, run_main
 
 DEFAULT_WINDOW = 1001
 EPILOG = """\
@@ -139,9 +139,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give --sites and --genome (or --labelled to import labelled sets)")
     if args.sequence_space == "transcript" and not args.annotation:
         raise UsageError("--sequence-space transcript needs --annotation")
-    outdir = Path(args.outdir)
-    if outdir.exists() and not outdir.is_dir():
-        raise InputError(f"{outdir}: --outdir must be a folder, not a file")
+    outdir = check_output_dir(args.outdir)
     motifs = class_motifs(args.motif, args.no_motif)
     window = args.window if args.window is not None or args.labelled else DEFAULT_WINDOW
     if window is not None:

@@ -7,7 +7,7 @@ import sys
 
 from ..embedding import KmerCorpus, missing_kmers, train_word2vec, write_embedding
 from ..errors import InputError
-from .common import base_parser, positive_int, run_main
+from .common import base_parser, check_output_file, positive_int, run_main
 
 
 def parse_arguments() -> argparse.ArgumentParser:
@@ -31,6 +31,7 @@ def parse_arguments() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_file(args.out, "-o/--out")  # before the training, not after it
     corpus = KmerCorpus(args.inputs, k=args.k)
     if not any(True for _ in corpus):
         raise InputError(f"{', '.join(args.inputs)}: no sequence with a {args.k}-mer free of N")

@@ -15,7 +15,8 @@ from ..errors import InputError, UsageError
 from ..inference import score_windows, zero_wrong_base
 from ..metrics import compare_scores, evaluate_scores
 from ..sites import read_many
-from .common import add_model_option, add_compute_options, atomic_path, base_parser, nonneg_int, run_main, setup_compute
+from .common import (add_compute_options, add_model_option, atomic_path, base_parser, check_output_dir,
+                     nonneg_int, run_main, setup_compute)
 
 FLOAT_FORMAT = "%.6g"
 
@@ -67,9 +68,7 @@ def _table_scores(bundle, df: pd.DataFrame, classes: list[str], batch_size: int,
 
 def run(args: argparse.Namespace) -> int:
     device = setup_compute(args.device, args.threads)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: --out must be a folder, not a file")
+    out = check_output_dir(args.out, "--out")
     if args.compare and not args.bootstrap:
         raise UsageError("--compare needs --bootstrap N (1000 or more): the comparison is made on its resamples")
     bundle = load_bundle(args.model, device=device)

@@ -23,8 +23,8 @@ from ..inference import score_windows
 from ..kmers import BASES, N_CODE, centre_windows, encode
 from ..seqio import GenomeLocus, genome_positions, read_fasta, record_locus
 from ..writers import FLOAT_FORMAT, write_bedgraph, write_bedgraph_header, write_run_record
-from .common import (add_model_option, add_compute_options, atomic_path, base_parser, positive_int, probability,
-                     resolve_classes, run_main, setup_compute)
+from .common import (add_compute_options, add_model_option, atomic_path, base_parser, check_output_dir,
+                     positive_int, probability, resolve_classes, run_main, setup_compute)
 
 PROG = "multirm-explain"
 
@@ -142,7 +142,14 @@ def read_bed(path: str | Path) -> pd.DataFrame:
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
     with fh:
-        for lineno, line in enumerate(fh, 1):
+        lines = enumerate(fh, 1)
+        while True:
+            try:
+                lineno, line = next(lines)
+            except StopIteration:
+                break
+            except UnicodeDecodeError:
+                raise InputError(f"{path.name}: not a text file (binary?), cannot be read as BED") from None
             if not line.strip() or line.startswith(("track", "browser", "#")):
                 continue
             f = line.rstrip("\r\n").split("\t")
@@ -476,9 +483,7 @@ def _mutagenesis_table(pairs: Pairs, classes, reference: np.ndarray, mutant: np.
 def _body(args: argparse.Namespace, argv: list[str] | None) -> int:
     if not (args.predictions or args.sites_bed or args.position):
         raise UsageError("no site chosen: give --predictions, --sites-bed and/or --position")
-    outdir = Path(args.outdir)
-    if outdir.exists() and not outdir.is_dir():
-        raise UsageError(f"-o {outdir}: exists and is not a folder")
+    outdir = check_output_dir(args.outdir)
     requests = [_parse_position(t) for t in args.position or []]
     device = setup_compute(args.device, args.threads)
     require_attention(args.model, PROG)

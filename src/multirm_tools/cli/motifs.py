@@ -30,17 +30,8 @@ from ..motifs import (
     write_meme,
 )
 from ..writers import write_run_record
-from .common import (add_model_option, 
-    add_compute_options,
-    atomic_path,
-    base_parser,
-    nonneg_int,
-    positive_fraction,
-    positive_int,
-    probability,
-    run_main,
-    setup_compute,
-)
+from .common import (add_compute_options, add_model_option, atomic_path, base_parser, check_output_dir,
+                     nonneg_int, positive_fraction, positive_int, probability, run_main, setup_compute)
 
 PROG = "multirm-motifs"
 
@@ -245,9 +236,7 @@ def _known_motifs(path: str | None) -> dict[str, np.ndarray] | None:
 
 
 def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
-    out = Path(args.outdir)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out}: --outdir must be a folder, not a file")
+    out = check_output_dir(args.outdir)
     if args.min_bits < 0 or args.min_bits > 2:
         raise UsageError(f"--min-bits {args.min_bits} must be between 0 and 2")
     if args.sites is None and args.model is not None:

@@ -14,7 +14,6 @@ import numpy as np
 from .. import __version__
 from ..bundle import load_bundle
 from ..constants import BY_NAME, rna_base
-from ..errors import UsageError
 from ..kmers import encode
 from ..model import EnsembleNet
 from ..scan import scan_codes
@@ -23,8 +22,8 @@ from ..stats import NullHistogram, null_exceedances, p_from_exceedances
 from ..writers import (SPOOL_DTYPE, Spool, format_floats, write_bed6, write_bedgraph,
                        write_bedgraph_header, write_predictions, write_predictions_header,
                        write_run_record)
-from .common import (add_model_option, add_compute_options, atomic_path, base_parser, probability, resolve_classes,
-                     run_main, setup_compute)
+from .common import (add_compute_options, add_model_option, atomic_path, base_parser, check_output_dir,
+                     nearest_existing, probability, resolve_classes, run_main, setup_compute)
 
 PROG = "multirm-predict"
 
@@ -129,20 +128,20 @@ def _body(args: argparse.Namespace, argv: list[str] | None) -> int:
     classes = resolve_classes(args.classes, bundle.config.classes)
     # Only the networks that predict the requested classes run: the same scores, less work.
     model = bundle.model.subset(classes)
-    outdir = Path(args.outdir)
-    if outdir.exists() and not outdir.is_dir():
-        raise UsageError(f"-o {outdir}: exists and is not a folder")
-    outdir.mkdir(parents=True, exist_ok=True)
+    outdir = check_output_dir(args.outdir)
 
     null_n = {c: len(bundle.null_scores[c]) for c in classes}
     hist = NullHistogram(null_n)
-    spool_path = outdir / f".{PROG}.spool{os.getpid()}"
+    # The spool sits in the output folder, or in the folder that will hold it: the folder itself
+    # is made only once the whole input has been read, so a bad input leaves no empty folder.
+    spool_path = nearest_existing(outdir) / f".{PROG}.spool{os.getpid()}"
     try:
         spool = Spool(spool_path)
         try:
             records, n_positions = _score_pass(args, bundle, model, classes, device, spool, hist)
         finally:
             spool.close()
+        outdir.mkdir(parents=True, exist_ok=True)
         counts = _write_pass(args, argv, outdir, bundle, model, classes, spool, hist, records, n_positions)
     finally:
         spool_path.unlink(missing_ok=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..report import SIZE_BOUND_MB, Limits, build_report, recognise, render_html
-from .common import atomic_path, base_parser, positive_int, probability, run_main
+from .common import atomic_path, base_parser, check_output_file, positive_int, probability, run_main
 
 
 def parse_arguments() -> argparse.ArgumentParser:
@@ -41,9 +41,7 @@ def parse_arguments() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.output)
-    if out.is_dir():
-        raise UsageError(f"{out}: -o names a folder; give the report's file name")
+    out = check_output_file(args.output, "-o/--output", parents=True)
     found = recognise(args.inputs)
     read = [*args.inputs, *(v for k, v in found.items() if k != "logos"), *found.get("logos", {}).values()]
     if any(Path(p).resolve() == out.resolve() for p in read):

@@ -19,8 +19,8 @@ from ..errors import InputError, UsageError
 from ..model import ARCHITECTURES, ModelConfig
 from ..sites import read_many, read_sites
 from ..train import PRECISIONS, TrainConfig, train_model
-from .common import (add_compute_options, base_parser, nonneg_int, positive_fraction, positive_int, probability,
-                     run_main, setup_compute)
+from .common import (add_compute_options, base_parser, check_output_dir, check_output_file, nonneg_int,
+                     positive_fraction, positive_int, probability, run_main, setup_compute)
 
 
 def _number(kind: Callable, lo: float, lo_open: bool = False) -> Callable[[str], float]:
@@ -232,8 +232,8 @@ def run(args: argparse.Namespace) -> int:
         inputs.add(Path(args.embedding).resolve())
     if out.resolve() in inputs or workdir.resolve() in inputs:
         raise UsageError("--out/--workdir would overwrite an input file")
-    if workdir.exists() and not workdir.is_dir():
-        raise UsageError(f"--workdir {workdir} is a file")
+    check_output_file(out, "--out")
+    check_output_dir(workdir, "--workdir")
     device = setup_compute(args.device, args.threads)
 
     train_df = read_many(args.train, base_mismatch="drop")
