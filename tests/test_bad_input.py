@@ -124,8 +124,11 @@ def test_a_folder_given_as_the_model(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_sigterm_during_a_scan_leaves_nothing(tmp_path):
-    """A killed predict removes its spool and its partial outputs (SIGTERM, as a job scheduler sends)."""
+@pytest.mark.parametrize("signum, last_line", [(signal.SIGTERM, "multirm-predict: terminated"),
+                                               (signal.SIGINT, "multirm-predict: interrupted")])
+def test_a_signal_during_a_scan_leaves_nothing(signum, last_line, tmp_path):
+    """A killed predict removes its spool and its partial outputs (SIGTERM, as a job scheduler sends;
+    SIGINT, as Ctrl-C does)."""
     fasta = tmp_path / "big.fa"
     import numpy as np
     rng = np.random.default_rng(0)
@@ -140,10 +143,10 @@ def test_sigterm_during_a_scan_leaves_nothing(tmp_path):
         time.sleep(0.05)
     time.sleep(0.5)  # well into the scan
     assert proc.poll() is None, "the scan ended before it could be killed: make the input larger"
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 128 + signal.SIGTERM
-    assert err.strip().splitlines()[-1] == "multirm-predict: terminated"
+    assert proc.returncode == 128 + signum
+    assert err.strip().splitlines()[-1] == last_line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.fa"]
 
 
