@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from multirm_tools.cli import (correlate, curate_sites, embed, evaluate, explain, motifs, predict, report,
-                               train)
+                               train, variants)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "galaxy_wrappers" / "test-data"
@@ -36,6 +36,10 @@ CATALOGUE = {
     "correlate --model": (correlate.main, ["--model", "{IN}", "-o", "{OUT}"]),
     "motifs": (motifs.main, ["--explain", "{IN}", "-o", "{OUT}", "--quiet"]),
     "report": (report.main, ["{IN}", "-o", "{OUT}.html", "--quiet"]),
+    "variants": (variants.main, ["{IN}", str(DATA / "variants_genome.fa"), "-o", "{OUT}", "--model", str(TINY)]),
+    "variants --fasta": (variants.main, [str(DATA / "variants.vcf"), "{IN}", "-o", "{OUT}", "--model", str(TINY)]),
+    "variants --annotation": (variants.main, [str(DATA / "variants.vcf"), str(DATA / "variants_genome.fa"), "-o",
+                                              "{OUT}", "--model", str(TINY), "--annotation", "{IN}"]),
 }
 
 

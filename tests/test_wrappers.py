@@ -23,6 +23,7 @@ from multirm_tools.cli import curate_sites
 from multirm_tools.cli import correlate, explain
 from multirm_tools.cli import report
 from multirm_tools.cli import motifs
+from multirm_tools.cli import variants
 from multirm_tools.constants import CLASS_NAMES
 
 WRAPPERS = Path(__file__).resolve().parents[1] / "galaxy_wrappers"
@@ -38,6 +39,7 @@ TOOLS = {
     "multirm_correlate.xml": (correlate.build_parser, {}),
     "multirm_report.xml": (report.parse_arguments, {"inputs": "inputs"}),
     "multirm_motifs.xml": (motifs.build_parser, {}),
+    "multirm_variants.xml": (variants.build_parser, {"vcf": "vcf", "fasta": "fasta"}),
 }
 
 # options every tool has that make no sense in Galaxy
@@ -89,6 +91,13 @@ FIXED = {
     "multirm_report.xml": {
         "--output": "the page is collected from report.html",
         "--quiet": "no progress output in a job log",
+    },
+    "multirm_variants.xml": {
+        "--outdir": "outputs are collected from out/",
+        "--transcriptome": "set by the strand conditional (transcript FASTA)",
+        "--annotation": "set by the strand conditional (strand from an annotation)",
+        "--device": "auto: CUDA when the job sees one",
+        "--threads": "from GALAXY_SLOTS",
     },
     "multirm_motifs.xml": {
         "--outdir": "outputs are collected from out/",

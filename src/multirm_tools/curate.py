@@ -92,7 +92,7 @@ class Report:
 # ---------------------------------------------------------------------------------------------
 # text inputs
 
-def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
+def text_lines(path: Path) -> Iterator[tuple[int, str]]:
     """(1-based line number, line without line end) of a plain or gzipped text file."""
     stream = open_input(path)
     lineno = 0
@@ -106,7 +106,7 @@ def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
 
 
 def _bed_records(path: Path) -> Iterator[tuple[int, list[str]]]:
-    for lineno, line in _text_lines(path):
+    for lineno, line in text_lines(path):
         if not line.strip() or line.startswith(("#", "track", "browser")):
             continue
         yield lineno, line.split("\t")

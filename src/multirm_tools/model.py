@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -387,8 +388,7 @@ class DilatedConvNet(_AttentionHeads):
         z = (states @ w1[:, :D].permute(1, 0, 2).reshape(D, c * F)).view(-1, c, F)  # (n + T - 1, c, F)
         centre = (states[T // 2:T // 2 + n] @ w1[:, D:].permute(1, 0, 2).reshape(D, c * F)).view(n, c, F)
         b1, w2, b2 = self.head_b1[cols], self.head_w2[cols], self.head_b2[cols]
-        for lo in range(0, n, batch):
-            P = min(batch, n - lo)
+        for lo, P in _needed_batches(need.any(1), batch):
             # Overlapping views, no copies: window p of class k reads scores[lo + p + t, k] and z[lo + p + t, k].
             window_scores = scores[lo:].as_strided((P, c, T), (c, 1, c))
             attn = torch.softmax(window_scores, dim=-1).reshape(P * c, 1, T)
@@ -396,6 +396,18 @@ class DilatedConvNet(_AttentionHeads):
             pre = torch.bmm(attn, window_z).view(P, c, F) + centre[lo:lo + P]
             out[lo:lo + P, cols] = (nn.functional.gelu(pre + b1) * w2).sum(-1) + b2
         return out
+
+
+def _needed_batches(rows: torch.Tensor, batch: int) -> list[tuple[int, int]]:
+    """(start, length) of batches of at most ``batch`` consecutive positions covering every True of
+    ``rows``; runs of unneeded positions (those between the segments multirm-variants scores) are
+    skipped where they are 64 or longer."""
+    idx = np.flatnonzero(rows.cpu().numpy())
+    if not idx.size:
+        return []
+    gaps = np.flatnonzero(np.diff(idx) > 64)
+    runs = zip(idx[np.r_[0, gaps + 1]].tolist(), (idx[np.r_[gaps, idx.size - 1]] + 1).tolist())
+    return [(lo, min(batch, hi - lo)) for a, hi in runs for lo in range(a, hi, batch)]
 
 
 def _base_groups(classes: tuple[str, ...]) -> list[list[int]]:

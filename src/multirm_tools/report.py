@@ -46,6 +46,9 @@ HEADERS: dict[str, list[str]] = {
     "correlation_long": ["class_a", "class_b", "pearson_r", "p_value"],
     "distances": ["class_a", "class_b", "n_pairs", "observed_median", "expected_median", "p_value"],
     "comparison": ["modification", "metric", "model", "other", "difference", "low", "high", "better_share"],
+    "variants": ["chrom", "pos", "id", "ref", "alt", "strand", "transcript", "modification", "position",
+                 "ref_base", "alt_base", "ref_probability", "alt_probability", "delta", "ref_p_value",
+                 "alt_p_value", "ref_q_value", "alt_q_value", "call", "edge"],
 }
 # multirm-evaluate --bootstrap's interval columns, after the metrics columns (metrics.CI_COLUMNS).
 METRICS_CI = ["AUCb_low", "AUCb_high", "AUCm_low", "AUCm_high"]
@@ -60,6 +63,7 @@ KIND_LABELS = {
     "correlation_long": "multirm-correlate correlations", "distances": "multirm-correlate distances",
     "comparison": "multirm-evaluate comparison with another model",
     "comparison_baseline": "multirm-evaluate comparison with the baseline",
+    "variants": "multirm-variants affected positions", "variants_run": "multirm-variants run record",
 }
 MAX_LOGO_BYTES = 65536
 MAX_LOGOS = 30
@@ -136,7 +140,8 @@ def classify_file(path: Path) -> str | None:
             record = json.loads(path.read_text())
         except (ValueError, UnicodeDecodeError):
             return None
-        return "run" if isinstance(record, dict) and record.get("tool") == "multirm-predict" else None
+        tool = record.get("tool") if isinstance(record, dict) else None
+        return {"multirm-predict": "run", "multirm-variants": "variants_run"}.get(tool)
     if _bed_is_sites(path):
         return "sites_bed"
     return None
@@ -201,6 +206,8 @@ def read_table(path: Path, kind: str) -> pd.DataFrame:
         "correlation_long": ["pearson_r", "p_value"],
         "distances": ["n_pairs", "observed_median", "expected_median", "p_value"],
         "correlation": list(df.columns[1:]),
+        "variants": ["pos", "position", "ref_probability", "alt_probability", "delta", "ref_p_value",
+                     "alt_p_value", "ref_q_value", "alt_q_value", "edge"],
     }.get(kind, [])
     for col in numeric:
         values = pd.to_numeric(df[col].replace({"NA": "nan", "": "nan"}), errors="coerce")
@@ -679,9 +686,15 @@ class Report:
     metrics: list[tuple[str, dict]] | None = None
     comparisons: list[tuple[str, dict]] | None = None
     curve_charts: list[Chart] = field(default_factory=list)
+    variant_calls: dict | None = None  # calls per class and kind
+    variant_rows: dict | None = None  # the called rows, largest |delta| first
+    variant_chart: Chart | None = None
+    variant_run: dict | None = None
 
     def charts(self) -> list[Chart]:
         out = list(self.track_charts) + list(self.explain_charts)
+        if self.variant_chart:
+            out.append(self.variant_chart)
         if self.correlation_chart:
             out.append(self.correlation_chart)
         return out + list(self.curve_charts)
@@ -810,6 +823,11 @@ def build_report(found: dict[str, Any], limits: Limits = Limits(), alpha: float 
     if "distances" in found:
         rep.distances = _html_table(read_table(found["distances"], "distances"))
 
+    if "variants" in found:
+        _variant_sections(rep, read_table(found["variants"], "variants"), limits)
+        if "variants_run" in found:
+            rep.variant_run = read_run(found["variants_run"])
+
     curves = []
     metrics = []
     for suffix, label in (("", "model"), ("_baseline", "LightGBM baseline")):
@@ -826,6 +844,37 @@ def build_report(found: dict[str, Any], limits: Limits = Limits(), alpha: float 
         allc = pd.concat(curves, ignore_index=True)
         rep.curve_charts = [Chart(f"curve-{w}", f"{w} curves", curve_chart(allc, w)) for w in ("ROC", "PR")]
     return rep
+
+
+VARIANT_CALLS = ("site_destroyed", "loss", "gain")
+
+
+def _variant_sections(rep: Report, rows: pd.DataFrame, limits: Limits) -> None:
+    """multirm-variants: calls per class and kind (a table and a bar chart), the called rows."""
+    import altair as alt
+
+    called = rows[rows["call"].isin(VARIANT_CALLS)]
+    counts = (called.groupby(["modification", "call"]).size().unstack(fill_value=0)
+              .reindex(columns=list(VARIANT_CALLS), fill_value=0))
+    counts = counts.reindex([c for c in CLASS_NAMES if c in counts.index])
+    counts["alleles"] = called.groupby("modification").apply(
+        lambda g: g[["chrom", "pos", "ref", "alt"]].drop_duplicates().shape[0], include_groups=False)
+    rep.variant_calls = _html_table(counts.reset_index())
+    order = called.assign(size=called["delta"].abs()).sort_values("size", ascending=False, kind="stable")
+    if len(order) > limits.max_table_rows:
+        rep.notes.append(f"The variant calls table lists {limits.max_table_rows} of {len(order)} calls, the "
+                         f"largest changes first (--max-table-rows).")
+    cols = ["chrom", "pos", "id", "ref", "alt", "strand", "modification", "position", "ref_probability",
+            "alt_probability", "delta", "ref_q_value", "alt_q_value", "call"]
+    rep.variant_rows = _html_table(order.head(limits.max_table_rows)[cols])
+    if len(called):
+        long = called.groupby(["modification", "call"]).size().rename("calls").reset_index()
+        chart = alt.Chart(alt.Data(name="calls")).mark_bar().encode(
+            x=alt.X("calls:Q", title="calls"), y=alt.Y("modification:N", sort=list(CLASS_NAMES), title=None),
+            color=alt.Color("call:N", scale=alt.Scale(domain=list(VARIANT_CALLS))),
+            tooltip=["modification:N", "call:N", "calls:Q"]).properties(width=600)
+        rep.variant_chart = Chart("chart-variants", "Calls per class", _spec(chart, {"calls": long}),
+                                  height=24 * long["modification"].nunique() + 80)
 
 
 def _motif_rows(found: dict[str, Any], notes: list[str]) -> list[dict]:

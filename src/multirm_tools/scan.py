@@ -95,7 +95,7 @@ def class_mask(padded: np.ndarray, pad: int, start: int, stop: int, classes: Seq
 def scan_codes(model: Network, codes: np.ndarray, classes: Sequence[str] | None = None,
                batch_size: int = 256, device: torch.device | str = "cpu",
                tables: torch.Tensor | None = None, motif_filter: bool = False,
-               chunk_size: int = CHUNK_SIZE) -> Iterator[ScanChunk]:
+               chunk_size: int = CHUNK_SIZE, only: np.ndarray | None = None) -> Iterator[ScanChunk]:
     """Score every position of one encoded record, chunk by chunk.
 
     Parameters
@@ -110,6 +110,8 @@ def scan_codes(model: Network, codes: np.ndarray, classes: Sequence[str] | None 
         pass it when scanning many records so it is computed once.
     motif_filter: bool, score m6A / m6Am only inside their motifs. Default is False.
     chunk_size: int, positions per chunk. Default is 16384.
+    only: np.ndarray, shape=(L,), bool, optional: score these positions alone (the others
+        are masked as if no class applied). Default is every position.
 
     Yields
     ------
@@ -136,6 +138,8 @@ def scan_codes(model: Network, codes: np.ndarray, classes: Sequence[str] | None 
         tokens = tokenize(padded[pad + start - half:pad + stop + half], cfg.k)
         windows = window_tokens(tokens, 0, n, n_tokens)
         mask = class_mask(padded, pad, start, stop, classes, motif_filter)
+        if only is not None:
+            mask &= only[start:stop, None]
         probs = np.full((n, len(classes)), np.nan, dtype=np.float32)
         rows = np.flatnonzero(mask.any(axis=1))
         if rows.size and model.shares_windows:
@@ -154,3 +158,32 @@ def scan_codes(model: Network, codes: np.ndarray, classes: Sequence[str] | None 
         edge = (pos < half) | (pos >= L - half)
         yield ScanChunk(start, codes[start:stop], edge, mask, probs)
 
+
+def score_segments(model: Network, segments: list[np.ndarray], classes: Sequence[str],
+                   batch_size: int = 256, device: torch.device | str = "cpu", motif_filter: bool = False,
+                   tables: torch.Tensor | None = None) -> list[np.ndarray]:
+    """Scores of the central positions of many short sequences, in one scan of them laid end to end.
+
+    Segment ``s`` (codes, length ``n_s >= window``) gives its positions ``half .. n_s - half - 1``,
+    whose windows lie inside it: what a scan of each segment alone gives there, without one
+    scan call per segment. ``multirm-variants`` scores a reference and an alternative segment per
+    allele this way.
+
+    Returns
+    -------
+    list of np.ndarray, shape=(n_s - 2 * half, len(classes)), float32, NaN where a class does not
+    apply (its base, its motif with ``motif_filter``).
+    """
+    half = model.config.window // 2
+    if not segments:
+        return []
+    codes = np.concatenate(segments)
+    only = np.zeros(len(codes), dtype=bool)
+    bounds = np.cumsum([0] + [len(s) for s in segments])
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        only[lo + half:hi - half] = True
+    probs = np.full((len(codes), len(classes)), np.nan, dtype=np.float32)
+    for chunk in scan_codes(model, codes, classes, batch_size=batch_size, device=device, tables=tables,
+                            motif_filter=motif_filter, only=only):
+        probs[chunk.start:chunk.start + len(chunk.codes)] = chunk.probs
+    return [probs[lo + half:hi - half] for lo, hi in zip(bounds[:-1], bounds[1:])]
