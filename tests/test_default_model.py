@@ -51,14 +51,30 @@ def test_default_model_still_separates_the_validation_split(tmp_path):
     assert metrics.loc["m6A", "AUCm"] >= 0.95
 
 
-def test_the_shipped_bilstm_model_loads_by_name(tmp_path, monkeypatch):
-    """``--model bilstm``: MultiRM's architecture, shipped beside the default (a file of that name wins)."""
+def test_the_shipped_models_load_by_name(tmp_path, monkeypatch):
+    """``--model bilstm`` is the default's file; ``--model conv`` the fast one; a file of that name wins."""
     from multirm_tools.bundle import bundled_path
-    bundle = load_bundle("bilstm")
-    assert bundle.path == str(bundled_path("bilstm")) and bundle.config.architecture == "bilstm"
-    assert bundle.config.classes == CLASS_NAMES
-    assert (bundled_path("bilstm").parent / "MODEL_CARD.md").is_file()
-    (tmp_path / "bilstm").write_text("not a model\n")
+    bilstm = load_bundle("bilstm")
+    assert bilstm.path == str(default_bundle_path()) and bilstm.config.architecture == "bilstm"
+    conv = load_bundle("conv")
+    assert conv.path == str(bundled_path("conv")) and conv.config.architecture == "conv"
+    assert conv.path != bilstm.path
+    for bundle in (bilstm, conv):
+        assert bundle.config.classes == CLASS_NAMES
+        assert all(bundle.null_scores[cls].size >= 1000 for cls in CLASS_NAMES)
+        assert (Path(bundle.path).parent / "MODEL_CARD.md").is_file()
+    (tmp_path / "conv").write_text("not a model\n")
     monkeypatch.chdir(tmp_path)
     with pytest.raises(Exception, match="not a readable model bundle"):
-        load_bundle("bilstm")
+        load_bundle("conv")
+
+
+@pytest.mark.shared_data
+@pytest.mark.skipif(not VALID.exists(), reason="../shared/data is absent")
+def test_the_conv_model_still_separates_the_validation_split(tmp_path):
+    """A guard against shipping a broken fast model (its card: mean AUCb 0.90 on this split)."""
+    assert evaluate.main(["--model", "conv", "--sites", str(VALID), "--out", str(tmp_path),
+                          "--threads", "1"]) == 0
+    metrics = pd.read_csv(tmp_path / "metrics.tsv", sep="\t").set_index("modification")
+    assert metrics.loc["mean", "AUCb"] >= 0.89
+    assert metrics.loc["mean", "AUCm"] >= 0.96

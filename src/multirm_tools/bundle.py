@@ -45,8 +45,14 @@ FORMAT = "multirm-bundle"
 # 1: one network; 2: ensembles; 3: ensembles with specialist members; 4: any architecture but bilstm
 SUPPORTED_VERSIONS = (1, 2, 3, 4)
 DEFAULT_BUNDLE_NAME = "multirm-default.safetensors"
-#: Models shipped in the package, by the name ``--model`` also accepts.
-BUNDLED = {"default": ("default", DEFAULT_BUNDLE_NAME), "bilstm": ("bilstm", "multirm-bilstm.safetensors")}
+#: Models shipped in the package, by the name ``--model`` also accepts: folder under models/, file,
+#: what it is (for the help). ``bilstm`` is the default model's file, so a pipeline can pin it by name.
+BUNDLED = {
+    "default": ("default", DEFAULT_BUNDLE_NAME, "the default model"),
+    "bilstm": ("default", DEFAULT_BUNDLE_NAME, "MultiRM's BiLSTM architecture, the default"),
+    "conv": ("conv", "multirm-conv.safetensors",
+             "dilated convolutions: scans about 35 times faster, AUCs slightly lower"),
+}
 METADATA_KEY = "multirm_bundle"
 
 
@@ -77,7 +83,7 @@ def default_bundle_path() -> Path:
 
 def bundled_path(name: str) -> Path:
     """Path of the shipped model ``name`` (a key of ``BUNDLED``)."""
-    folder, file = BUNDLED[name]
+    folder, file, _ = BUNDLED[name]
     return Path(str(resources.files("multirm_tools") / "models" / folder / file))
 
 

@@ -81,11 +81,10 @@ def add_model_option(parser, flag: str = "--model") -> None:
     """The ``--model`` option every tool that runs a network has (a parser or an argument group)."""
     from ..bundle import BUNDLED, default_bundle_path
 
-    others = ", ".join(f"'{name}'" for name in BUNDLED if name != "default")
+    names = "; ".join(f"'{name}': {about}" for name, (_, _, about) in BUNDLED.items() if name != "default")
     parser.add_argument(flag, default=None, metavar="BUNDLE",
                         help=f"model bundle (.safetensors), or the name of a model shipped with the package "
-                             f"({others}: MultiRM's BiLSTM architecture) (default: the bundled model, "
-                             f"{default_bundle_path().name})")
+                             f"({names}) (default: {default_bundle_path().name})")
 
 
 def add_compute_options(parser: argparse.ArgumentParser, batch_size: int = 512) -> None:
