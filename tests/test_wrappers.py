@@ -234,6 +234,16 @@ def test_every_wrapper_is_tested_here():
     assert sorted(p.name for p in WRAPPERS.glob("*.xml") if p.name != "macros.xml") == sorted(TOOLS)
 
 
+def test_shipped_model_choices_are_the_bundled_models():
+    """The wrappers' shipped-model select offers every model file the package ships, by a name the
+    tools accept (``bilstm`` is the default's file, so it is not offered twice)."""
+    from multirm_tools.bundle import BUNDLED, bundled_path
+    macro = ET.parse(WRAPPERS / "macros.xml").getroot().find("xml[@name='model_param']")
+    values = [o.get("value") for o in macro.find("param[@name='shipped_model']").iter("option")]
+    assert set(values) <= set(BUNDLED) and len(set(values)) == len(values)
+    assert {bundled_path(v) for v in values} == {bundled_path(n) for n in BUNDLED}
+
+
 def test_version_token_is_package_version():
     tokens, _ = _macros()
     assert tokens["@TOOL_VERSION@"] == multirm_tools.__version__
