@@ -244,6 +244,13 @@ def test_shipped_model_choices_are_the_bundled_models():
     assert {bundled_path(v) for v in values} == {bundled_path(n) for n in BUNDLED}
 
 
+def test_no_wrapper_splits_its_job(tool):
+    """q-values and cut-offs are over the whole run (issue 21): Galaxy's task splitting would give
+    them per task, so no wrapper declares ``<parallelism>``."""
+    name, root, _, _ = tool
+    assert root.find("parallelism") is None, name
+
+
 def test_version_token_is_package_version():
     tokens, _ = _macros()
     assert tokens["@TOOL_VERSION@"] == multirm_tools.__version__
