@@ -11,6 +11,6 @@ multirm-embed "$data/multirm/train.tsv.gz" -o "$run/w2v100.txt" --dim 100 --epoc
 python scripts/train_default.py --workdir "$run/work" --out "$run/model.safetensors" \
     --embedding "$run/w2v100.txt" --dump-train "$run/train_assembled.tsv.gz" --dump-heldout "$run/heldout.tsv.gz"
 # MultiRM's validation split chose the epoch; the held-out share of the training tables did not.
-multirm-evaluate --model "$run/model.safetensors" --sites "$data/multirm/valid.tsv.gz" --out "$run/eval_valid" \
+multirm-evaluate --model "$run/model.safetensors" --sites "$data/multirm/valid.tsv.gz" --outdir "$run/eval_valid" \
     --baseline-train "$run/train_assembled.tsv.gz"
-multirm-evaluate --model "$run/model.safetensors" --sites "$run/heldout.tsv.gz" --out "$run/eval_heldout"
+multirm-evaluate --model "$run/model.safetensors" --sites "$run/heldout.tsv.gz" --outdir "$run/eval_heldout"

@@ -63,7 +63,7 @@ def test_predict_scores_every_position_as_its_window_alone(planted, tmp_path):
 
 def test_evaluate_a_conv_bundle(planted, tmp_path):
     d, bundle, _ = planted
-    assert evaluate.main(["--model", str(bundle), "--sites", str(d / "sites.tsv"), "--out", str(tmp_path / "e"),
+    assert evaluate.main(["--model", str(bundle), "--sites", str(d / "sites.tsv"), "--outdir", str(tmp_path / "e"),
                           "--threads", "1"]) == 0
     metrics = pd.read_csv(tmp_path / "e" / "metrics.tsv", sep="\t").set_index("modification")
     assert (metrics.loc[list(PLANTED), "AUCb"] > 0.95).all()

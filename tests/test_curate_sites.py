@@ -314,10 +314,10 @@ def test_modification_per_file(data, tmp_path):
     bed[bed["name"] == "m5C"].to_csv(tmp_path / "m5c.bed", sep="\t", header=False, index=False)
     argv = ["--sites", str(tmp_path / "psi.bed"), str(tmp_path / "m5c.bed"), "--genome",
             str(data / "genome.fa"), "-o", str(tmp_path / "out"), *SMALL]
-    assert cli.main(argv + ["--modification", "pseudouridine", "m5C"]) == 0
+    assert cli.main(argv + ["--classes", "pseudouridine,m5C"]) == 0
     assert set(table(tmp_path / "out")["modification"]) == {"Psi", "m5C"}
-    assert cli.main(argv + ["--modification", "Psi", "m5C", "m6A"]) == 2
-    assert cli.main(argv + ["--modification", "Psi", "m8Q"]) == 2
+    assert cli.main(argv + ["--classes", "Psi,m5C,m6A"]) == 2
+    assert cli.main(argv + ["--classes", "Psi,m8Q"]) == 2
 
 
 def test_edge_windows_are_padded_and_flagged(data, tmp_path):
@@ -440,7 +440,7 @@ def test_import_labelled_fasta_and_table(transcript_run, tmp_path):
 def test_output_feeds_multirm_train(transcript_run, tmp_path):
     model = tmp_path / "m.safetensors"
     assert train_cli.main(["--train", str(transcript_run / "train.tsv"), "--valid",
-                           str(transcript_run / "valid.tsv"), "--embedding", "onehot", "--out", str(model),
+                           str(transcript_run / "valid.tsv"), "--embedding", "onehot", "--output", str(model),
                            "--workdir", str(tmp_path / "w"), "--epochs", "1", "--batch-size", "64",
                            "--window", "21", "--dilations", "1,2", "--hidden", "4", "--attention-dim", "4",
                            "--head-hidden", "4", "--background-per-row", "0", "--device", "cpu", "--threads", "1",

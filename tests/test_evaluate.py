@@ -50,7 +50,7 @@ def _read(path):
 def test_evaluate_writes_metrics_and_curves(files, tmp_path):
     out = tmp_path / "out"
     rc = evaluate.main(["--model", str(files / "tiny.safetensors"), "--sites",
-                        str(files / "valid.tsv.gz"), "--out", str(out), "--threads", "1"])
+                        str(files / "valid.tsv.gz"), "--outdir", str(out), "--threads", "1"])
     assert rc == 0
     assert (out / "metrics.tsv").read_text().splitlines()[0] == METRICS_HEADER
     assert (out / "curves.tsv").read_text().splitlines()[0] == CURVES_HEADER
@@ -72,7 +72,7 @@ def test_evaluate_writes_metrics_and_curves(files, tmp_path):
 def test_baseline_is_evaluated_by_the_same_code(files, tmp_path):
     out = tmp_path / "out"
     rc = evaluate.main(["--model", str(files / "tiny.safetensors"), "--sites",
-                        str(files / "valid.tsv.gz"), "--out", str(out), "--threads", "1",
+                        str(files / "valid.tsv.gz"), "--outdir", str(out), "--threads", "1",
                         "--baseline-train", str(files / "train.tsv")])
     assert rc == 0
     assert (out / "metrics_baseline.tsv").read_text().splitlines()[0] == METRICS_HEADER
@@ -86,7 +86,7 @@ def test_baseline_without_a_class_reports_na(files, tmp_path, capsys):
     write_sites(make_sites(("m6A",), 15, length=41, seed=5), train)
     out = tmp_path / "out"
     assert evaluate.main(["--model", str(files / "tiny.safetensors"), "--sites",
-                          str(files / "valid.tsv.gz"), "--out", str(out), "--threads", "1",
+                          str(files / "valid.tsv.gz"), "--outdir", str(out), "--threads", "1",
                           "--baseline-train", str(train)]) == 0
     base = _read(out / "metrics_baseline.tsv").set_index("modification")
     assert np.isnan(base.loc["Psi", "AUCb"]) and base.loc["Psi", "n_pos"] == 8
@@ -128,7 +128,7 @@ def test_failures_leave_no_output(files, tmp_path, capsys, case):
         model = tmp_path / "model.safetensors"
         model.write_bytes(b"not a bundle")
     out = tmp_path / "out"
-    rc = evaluate.main(["--model", str(model), "--sites", str(sites), "--out", str(out)])
+    rc = evaluate.main(["--model", str(model), "--sites", str(sites), "--outdir", str(out)])
     assert rc == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("multirm-evaluate: error:")
@@ -194,7 +194,7 @@ def test_a_class_scores_zero_on_rows_of_another_base(files):
 def test_bootstrap_adds_intervals_to_model_and_baseline(files, tmp_path, capsys):
     out = tmp_path / "out"
     args = ["--model", str(files / "tiny.safetensors"), "--sites", str(files / "valid.tsv.gz"),
-            "--out", str(out), "--threads", "1", "--bootstrap", "40", "--seed", "3"]
+            "--outdir", str(out), "--threads", "1", "--bootstrap", "40", "--seed", "3"]
     assert evaluate.main([*args, "--baseline-train", str(files / "train.tsv")]) == 0
     for name in ("metrics.tsv", "metrics_baseline.tsv"):
         assert (out / name).read_text().splitlines()[0] == (
@@ -222,7 +222,7 @@ def test_only_the_networks_of_the_tables_classes_run(tmp_path, tiny_bundle_facto
     ran = []
     real = evaluate.score_windows
     monkeypatch.setattr(evaluate, "score_windows", lambda model, *a: ran.append(model) or real(model, *a))
-    assert evaluate.main(["--model", str(path), "--sites", str(sites), "--out", str(tmp_path / "out"),
+    assert evaluate.main(["--model", str(path), "--sites", str(sites), "--outdir", str(tmp_path / "out"),
                           "--threads", "1"]) == 0
     assert [len(m.members) for m in ran] == [1]  # the m6A network alone
     got = _read(tmp_path / "out" / "metrics.tsv").set_index("modification")
@@ -242,10 +242,10 @@ def test_compare_two_models_and_the_baseline_on_the_same_resamples(files, tmp_pa
     other = str(tiny_bundle_factory("other.safetensors", seed=9, window=21, classes=("m6A", "Psi", "m5C", "m1A")))
     sites, model = str(files / "valid.tsv.gz"), str(files / "tiny.safetensors")
     common = ["--sites", sites, "--threads", "1", "--bootstrap", "60", "--seed", "4"]
-    assert evaluate.main(["--model", model, "--out", str(tmp_path / "a"), *common, "--compare", other,
+    assert evaluate.main(["--model", model, "--outdir", str(tmp_path / "a"), *common, "--compare", other,
                           "--baseline-train", str(files / "train.tsv")]) == 0
     assert "model - compared model: mean AUCb" in capsys.readouterr().err
-    assert evaluate.main(["--model", other, "--out", str(tmp_path / "b"), *common]) == 0
+    assert evaluate.main(["--model", other, "--outdir", str(tmp_path / "b"), *common]) == 0
     capsys.readouterr()
     a = _read(tmp_path / "a" / "metrics.tsv").set_index("modification")
     b = _read(tmp_path / "b" / "metrics.tsv").set_index("modification")
@@ -263,10 +263,10 @@ def test_compare_two_models_and_the_baseline_on_the_same_resamples(files, tmp_pa
                 assert row["other"] == pytest.approx(reference.loc[c, metric], abs=1e-6)
                 assert row["low"] <= row["high"] and 0 <= row["better_share"] <= 1
     # --compare needs resamples; a bundle without the table's classes cannot be compared.
-    assert evaluate.main(["--model", model, "--sites", sites, "--out", str(tmp_path / "c"), "--compare", other]) == 2
+    assert evaluate.main(["--model", model, "--sites", sites, "--outdir", str(tmp_path / "c"), "--compare", other]) == 2
     assert capsys.readouterr().err.strip() == (
         "multirm-evaluate: error: --compare needs --bootstrap N (1000 or more): the comparison is made on its resamples")
     narrow = tiny_bundle_factory("narrow.safetensors", seed=9, window=21, classes=("m6A", "Psi"))
-    assert evaluate.main(["--model", model, "--out", str(tmp_path / "d"), *common, "--compare", str(narrow)]) == 1
+    assert evaluate.main(["--model", model, "--outdir", str(tmp_path / "d"), *common, "--compare", str(narrow)]) == 1
     assert "the model does not predict class(es) m5C of the table" in capsys.readouterr().err
     assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()

@@ -53,7 +53,7 @@ def test_options_reach_the_configs(tables, tmp_path, monkeypatch):
     with pytest.raises(SystemExit):
         cli.main(["--train", str(tables / "train.tsv.gz"), str(tables / "train_am.tsv"),
                   "--valid", str(tables / "valid.tsv"), "--embedding", str(tables / "emb.txt"),
-                  "--out", str(tmp_path / "m.safetensors"), "--classes", "N6-methyladenosine", "Psi",
+                  "--output", str(tmp_path / "m.safetensors"), "--classes", "N6-methyladenosine,Psi",
                   "--epochs", "3", "--lr", "0.01", "--no-uncertainty-weighting", "--class-balance",
                   "--ohem-keep", "1", "--max-rows-per-class", "7", "--class-max-rows", "psi=3, m6A=9",
                   "--class-cross-negatives", "m6a=0.25", "--precision", "bf16", "--batch-size", "16",
@@ -106,7 +106,7 @@ def test_options_reach_the_configs(tables, tmp_path, monkeypatch):
 ])
 def test_bad_options(tables, tmp_path, capsys, argv, code, text):
     base = ["--train", str(tables / "train.tsv.gz"), str(tables / "train_am.tsv"), "--valid",
-            str(tables / "valid.tsv"), "--embedding", "onehot", "--out", str(tmp_path / "m.safetensors")]
+            str(tables / "valid.tsv"), "--embedding", "onehot", "--output", str(tmp_path / "m.safetensors")]
     try:
         rc = cli.main(base + argv)
     except SystemExit as e:  # argparse's own errors
@@ -119,7 +119,7 @@ def test_bad_options(tables, tmp_path, capsys, argv, code, text):
 def test_tiny_training_run(tables, tmp_path):
     out = tmp_path / "m.safetensors"
     argv = ["--train", str(tables / "train.tsv.gz"), "--valid", str(tables / "valid.tsv"),
-            "--embedding", "onehot", "--out", str(out), "--workdir", str(tmp_path / "w"),
+            "--embedding", "onehot", "--output", str(out), "--workdir", str(tmp_path / "w"),
             "--epochs", "2", "--batch-size", "64", "--window", "21", "--dilations", "1,2", "--hidden", "4",
             "--attention-dim", "4", "--head-hidden", "4", "--background-per-row", "0",
             "--device", "cpu", "--threads", "1", "--quiet"]

@@ -57,19 +57,19 @@ FIXED = {
         "--threads": "from GALAXY_SLOTS",
     },
     "multirm_train.xml": {
-        "--out": "the bundle is collected from model.safetensors",
+        "--output": "the bundle is collected from model.safetensors",
         "--workdir": "the epoch log is collected from work/log.tsv",
         "--quiet": "no progress output in a job log",
         "--device": "auto: CUDA when the job sees one; the tool declares cuda_device_count_min",
         "--threads": "from GALAXY_SLOTS",
     },
     "multirm_evaluate.xml": {
-        "--out": "outputs are collected from out/",
+        "--outdir": "outputs are collected from out/",
         "--device": "auto: CUDA when the job sees one",
         "--threads": "from GALAXY_SLOTS",
     },
     "multirm_embed.xml": {
-        "--out": "the vectors are collected from embedding.txt",
+        "--output": "the vectors are collected from embedding.txt",
         "--k": "3: multirm-train reads 3-mer vectors only",
         "--workers": "1: only then does the same seed give the same vectors",
     },

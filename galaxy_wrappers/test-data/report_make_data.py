@@ -62,9 +62,9 @@ def main() -> int:
         rc = predict.main([str(tmp / "one.fa"), "-o", str(tmp / "p"), "--model", model,
                            "--classes", "m6A,Psi", "--alpha", "0.5", "--fdr", "0.9", "--threads", "1"])
         rc = rc or evaluate.main(["--model", model, "--sites", str(HERE / "sites_valid.tsv"),
-                                  "--out", str(tmp / "e"), "--threads", "1", "--batch-size", "64"])
+                                  "--outdir", str(tmp / "e"), "--threads", "1", "--batch-size", "64"])
         rc = rc or evaluate.main(["--model", model, "--sites", str(HERE / "sites_valid.tsv"),
-                                  "--out", str(tmp / "b"), "--threads", "1", "--batch-size", "64",
+                                  "--outdir", str(tmp / "b"), "--threads", "1", "--batch-size", "64",
                                   "--baseline-train", str(HERE / "sites_train.tsv"), "--bootstrap", "50"])
         if rc:
             return rc

@@ -98,6 +98,43 @@ def add_compute_options(parser: argparse.ArgumentParser, batch_size: int = 512) 
                        help="windows per network call")
 
 
+# One spelling per option across the tools (issue 21): ``-o/--outdir`` for a folder, ``-o/--output``
+# for a single file, ``--classes`` a comma list. A tool's former spelling stays accepted as an alias.
+
+def add_outdir_option(parser, help: str, aliases: tuple[str, ...] = ()) -> None:
+    """``-o/--outdir DIR`` (required): the folder a tool writes its outputs into."""
+    parser.add_argument("-o", "--outdir", *aliases, dest="outdir", required=True, metavar="OUTDIR", help=help)
+
+
+def add_output_option(parser, help: str, metavar: str = "FILE", aliases: tuple[str, ...] = ()) -> None:
+    """``-o/--output FILE`` (required): the one file a tool writes."""
+    parser.add_argument("-o", "--output", *aliases, dest="output", required=True, metavar=metavar, help=help)
+
+
+class _CommaList(argparse.Action):
+    """``--classes m6A,Psi``; also the former ``--classes m6A Psi``: every value split at commas."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        items = [v.strip() for value in values for v in value.split(",") if v.strip()]
+        if not items:
+            parser.error(f"{option_string}: names no class")
+        setattr(namespace, self.dest, items)
+
+
+def add_classes_option(parser, help: str, aliases: tuple[str, ...] = (), as_list: bool = False) -> None:
+    """``--classes LIST``: class names or aliases, comma-separated.
+
+    ``as_list``: the tool takes the names as a list (space-separated values also accepted, as
+    those tools once required); otherwise the comma text, which ``resolve_classes`` reads against
+    the model's classes.
+    """
+    if as_list:
+        parser.add_argument("--classes", *aliases, dest="classes", nargs="+", action=_CommaList, default=None,
+                            metavar="LIST", help=help)
+    else:
+        parser.add_argument("--classes", *aliases, dest="classes", default=None, metavar="LIST", help=help)
+
+
 def resolve_classes(text: str | None, model_classes: tuple[str, ...]) -> list[str]:
     """The model's classes named by a comma-separated ``--classes`` (aliases allowed), in model order."""
     if text is None:

@@ -18,7 +18,8 @@ from ..kmers import encode
 from ..seqio import read_fasta
 from ..errors import InputError, UsageError
 from ..writers import FLOAT_FORMAT, write_run_record
-from .common import add_model_option, atomic_path, base_parser, check_output_dir, positive_int, run_main
+from .common import (add_model_option, add_outdir_option, atomic_path, base_parser, check_output_dir, positive_int,
+                     run_main)
 from .explain import read_bed, require_attention
 
 PROG = "multirm-correlate"
@@ -62,8 +63,7 @@ outputs (in OUTDIR):
 def build_parser() -> argparse.ArgumentParser:
     parser = base_parser(PROG, DESCRIPTION)
     parser.epilog = EPILOG
-    parser.add_argument("-o", "--outdir", required=True, metavar="OUTDIR",
-                        help="output folder (created if missing; required)")
+    add_outdir_option(parser, help="output folder (created if missing; required)")
     add_model_option(parser)
     parser.add_argument("--measure", choices=MEASURES, default="attention",
                         help="what is correlated: attention distributions over common windows (every class "

@@ -14,14 +14,15 @@ from ..curate import (SPLITS, CurateOptions, Report, assign_splits, check_window
                       read_exclusion_bed, read_labelled, read_site_bed)
 from ..constants import canonical_name
 from ..errors import InputError, UsageError
-from .common import atomic_path, base_parser, check_output_dir, nonneg_int, positive_int, run_main
+from .common import (add_classes_option, add_outdir_option, atomic_path, base_parser, check_output_dir, nonneg_int,
+                     positive_int, run_main)
 
 DEFAULT_WINDOW = 1001
 EPILOG = """\
 example:
   multirm-curate-sites --sites m6A.bed psi.bed --genome hg38.fa --annotation gencode.gtf \\
                        --exclude known_sites.bed -o curated/
-  multirm-train --train curated/train.tsv --valid curated/valid.tsv --embedding onehot --out m.safetensors
+  multirm-train --train curated/train.tsv --valid curated/valid.tsv --embedding onehot -o m.safetensors
 
 outputs (written only when the whole run succeeds):
   sites.tsv         id modification label site sequence source split chrom start strand edge
@@ -48,10 +49,10 @@ def parse_arguments() -> argparse.ArgumentParser:
     inputs.add_argument("--sites", nargs="+", metavar="BED",
                         help="BED6 files of modification sites (0-based, half-open, 1 nt each, strand "
                              "'+' or '-'); the class is read from the name column unless "
-                             "--modification is given")
-    inputs.add_argument("--modification", nargs="+", metavar="CLASS", default=None,
-                        help="class of the sites: one per --sites file, or one for all of them "
-                             "(names or aliases: m6A, Psi, pseudouridine, ...)")
+                             "--classes is given")
+    add_classes_option(inputs, "class of the sites, comma-separated: one per --sites file, or one for all of "
+                               "them (names or aliases: m6A, Psi, pseudouridine, ...)",
+                       aliases=("--modification",), as_list=True)
     inputs.add_argument("--genome", metavar="FASTA",
                         help="genome or transcriptome FASTA; a plain FASTA is indexed (.fai beside it, "
                              "or in a temporary folder when that is read-only); a gzipped one is read "
@@ -99,23 +100,22 @@ def parse_arguments() -> argparse.ArgumentParser:
                         help="rows whose central K nt are identical never land in two splits (odd)")
     splits.add_argument("--seed", type=int, default=0,
                         help="random seed: negatives and splits (same seed, same bytes)")
-    parser.add_argument("-o", "--outdir", required=True, metavar="DIR",
-                        help="output folder (created if missing; required)")
+    add_outdir_option(parser, "output folder (created if missing; required)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
 def _modifications(args: argparse.Namespace) -> list[str | None]:
-    if args.modification is None:
+    if args.classes is None:
         return [None] * len(args.sites)
-    for name in args.modification:
+    for name in args.classes:
         canonical_name(name)  # an unknown class is a usage error before any file is read
-    if len(args.modification) == 1:
-        return args.modification * len(args.sites)
-    if len(args.modification) != len(args.sites):
-        raise UsageError(f"--modification: give one class, or one per --sites file ({len(args.sites)}), "
-                         f"not {len(args.modification)}")
-    return list(args.modification)
+    if len(args.classes) == 1:
+        return args.classes * len(args.sites)
+    if len(args.classes) != len(args.sites):
+        raise UsageError(f"--classes: give one class, or one per --sites file ({len(args.sites)}), "
+                         f"not {len(args.classes)}")
+    return list(args.classes)
 
 
 def _write_fasta(df: pd.DataFrame, path: Path) -> None:

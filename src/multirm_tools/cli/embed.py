@@ -7,7 +7,7 @@ import sys
 
 from ..embedding import KmerCorpus, missing_kmers, train_word2vec, write_embedding
 from ..errors import InputError
-from .common import base_parser, check_output_file, positive_int, run_main
+from .common import add_output_option, base_parser, check_output_file, positive_int, run_main
 
 
 def parse_arguments() -> argparse.ArgumentParser:
@@ -15,7 +15,7 @@ def parse_arguments() -> argparse.ArgumentParser:
                          "sites tables and write them in the word2vec text format.")
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="FASTA (.fa/.fasta/.fna, optionally .gz) or sites table (.tsv, .tsv.gz)")
-    parser.add_argument("-o", "--out", required=True, help="output word2vec text file")
+    add_output_option(parser, "output word2vec text file", aliases=("--out",))
     algo = parser.add_mutually_exclusive_group()
     algo.add_argument("--sg", dest="sg", action="store_true", default=True, help="skip-gram")
     algo.add_argument("--cbow", dest="sg", action="store_false", help="CBOW instead of skip-gram")
@@ -31,7 +31,7 @@ def parse_arguments() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    check_output_file(args.out, "-o/--out")  # before the training, not after it
+    check_output_file(args.output, "-o/--output")  # before the training, not after it
     corpus = KmerCorpus(args.inputs, k=args.k)
     if not any(True for _ in corpus):
         raise InputError(f"{', '.join(args.inputs)}: no sequence with a {args.k}-mer free of N")
@@ -41,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         raise InputError(f"{', '.join(args.inputs)}: {len(missing)} {args.k}-mers never occur "
                          f"(at least --min-count times), e.g. {', '.join(missing[:5])}; give more sequence")
-    write_embedding(wv, args.out)
-    print(f"multirm-embed: wrote {len(wv.index_to_key)} vectors of dimension {args.dim} to {args.out}",
+    write_embedding(wv, args.output)
+    print(f"multirm-embed: wrote {len(wv.index_to_key)} vectors of dimension {args.dim} to {args.output}",
           file=sys.stderr)
     return 0
 

@@ -15,8 +15,8 @@ from ..errors import InputError, UsageError
 from ..inference import score_windows, zero_wrong_base
 from ..metrics import compare_scores, evaluate_scores
 from ..sites import read_many
-from .common import (add_compute_options, add_model_option, atomic_path, base_parser, check_output_dir,
-                     nonneg_int, run_main, setup_compute)
+from .common import (add_compute_options, add_model_option, add_outdir_option, atomic_path, base_parser,
+                     check_output_dir, nonneg_int, run_main, setup_compute)
 
 FLOAT_FORMAT = "%.6g"
 
@@ -28,8 +28,8 @@ def parse_arguments() -> argparse.ArgumentParser:
     add_model_option(parser)
     parser.add_argument("--sites", required=True, nargs="+", metavar="TABLE",
                         help="labelled sites table(s), TSV or TSV.gz")
-    parser.add_argument("--out", required=True, metavar="DIR",
-                        help="output folder: metrics.tsv, curves.tsv (and metrics_baseline.tsv, "
+    add_outdir_option(parser, aliases=("--out",),
+                      help="output folder: metrics.tsv, curves.tsv (and metrics_baseline.tsv, "
                              "curves_baseline.tsv with --baseline-train; comparison.tsv with --compare; "
                              "comparison_baseline.tsv with --baseline-train and --bootstrap)")
     parser.add_argument("--bootstrap", type=nonneg_int, default=0, metavar="N",
@@ -68,7 +68,7 @@ def _table_scores(bundle, df: pd.DataFrame, classes: list[str], batch_size: int,
 
 def run(args: argparse.Namespace) -> int:
     device = setup_compute(args.device, args.threads)
-    out = check_output_dir(args.out, "--out")
+    out = check_output_dir(args.outdir, "--outdir")
     if args.compare and not args.bootstrap:
         raise UsageError("--compare needs --bootstrap N (1000 or more): the comparison is made on its resamples")
     bundle = load_bundle(args.model, device=device)

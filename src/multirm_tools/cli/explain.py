@@ -23,8 +23,8 @@ from ..inference import score_windows
 from ..kmers import BASES, N_CODE, centre_windows, encode
 from ..seqio import GenomeLocus, genome_positions, read_fasta, record_locus
 from ..writers import FLOAT_FORMAT, write_bedgraph, write_bedgraph_header, write_run_record
-from .common import (add_compute_options, add_model_option, atomic_path, base_parser, check_output_dir,
-                     positive_int, probability, resolve_classes, run_main, setup_compute)
+from .common import (add_classes_option, add_compute_options, add_model_option, add_outdir_option, atomic_path,
+                     base_parser, check_output_dir, positive_int, probability, resolve_classes, run_main, setup_compute)
 
 PROG = "multirm-explain"
 
@@ -76,8 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = base_parser(PROG, DESCRIPTION)
     parser.epilog = EPILOG
     parser.add_argument("input", metavar="INPUT.fa[.gz]", help="FASTA file the sites lie in")
-    parser.add_argument("-o", "--outdir", required=True, metavar="OUTDIR",
-                        help="output folder (created if missing; required)")
+    add_outdir_option(parser, help="output folder (created if missing; required)")
     add_model_option(parser)
     sites = parser.add_argument_group("sites")
     sites.add_argument("--predictions", default=None, metavar="TSV",
@@ -90,14 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="p-value cut-off for rows of --predictions")
     sites.add_argument("--fdr", type=probability, default=0.05,
                        help="q-value cut-off for rows of --predictions")
-    sites.add_argument("--classes", default=None, metavar="LIST",
-                       help="comma-separated classes to explain; aliases accepted (default: all)")
+    add_classes_option(sites, help="comma-separated classes to explain; aliases accepted (default: all)")
     sites.add_argument("--max-sites", type=positive_int, default=500,
                        help="explain at most this many site-class pairs, the most probable first")
     ig = parser.add_argument_group("integrated gradients")
     ig.add_argument("--steps", type=positive_int, default=50, help="integration steps")
-    ig.add_argument("--baseline", choices=BASELINES, default=DEFAULT_BASELINE,
-                    help="reference input: N = the all-N window, zero = all-zero embedding")
+    ig.add_argument("--ig-baseline", "--baseline", dest="ig_baseline", choices=BASELINES, default=DEFAULT_BASELINE,
+                    help="integrated gradients' reference input: N = the all-N window, zero = all-zero "
+                         "embedding (--baseline: the former name)")
     top = parser.add_argument_group("top windows")
     top.add_argument("--top", type=positive_int, default=3,
                      help="sub-windows per site in top_windows.bed (MultiRM --top)")
@@ -512,7 +511,7 @@ def _body(args: argparse.Namespace, argv: list[str] | None) -> int:
     with tqdm(total=len(pairs.pos), unit="site", desc="explaining", disable=quiet, file=sys.stderr) as bar, \
             warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ExplainWarning)
-        ex = explain_pairs(bundle.model, pairs.windows, pairs.cls, args.steps, args.baseline,
+        ex = explain_pairs(bundle.model, pairs.windows, pairs.cls, args.steps, args.ig_baseline,
                            args.batch_size, device, progress=bar.update)
     for w in caught:
         if issubclass(w.category, ExplainWarning):
@@ -553,7 +552,7 @@ def _body(args: argparse.Namespace, argv: list[str] | None) -> int:
             "input": str(args.input),
             "model": {"path": bundle.path, "sha256": bundle.sha256, "members": bundle.n_members,
                       "config": cfg.to_dict()},
-            "integrated_gradients": {"target": "logit", "steps": args.steps, "baseline": args.baseline,
+            "integrated_gradients": {"target": "logit", "steps": args.steps, "baseline": args.ig_baseline,
                                      "max_relative_delta": float(rel.max())},
             "top_windows": {"top": args.top, "width": args.att_window, "by": args.top_by},
             "counts": {"site_class_pairs": int(len(pairs.pos)),

@@ -30,8 +30,9 @@ from ..motifs import (
     write_meme,
 )
 from ..writers import write_run_record
-from .common import (add_compute_options, add_model_option, atomic_path, base_parser, check_output_dir,
-                     nonneg_int, positive_fraction, positive_int, probability, run_main, setup_compute)
+from .common import (add_classes_option, add_compute_options, add_model_option, add_outdir_option, atomic_path,
+                     base_parser, check_output_dir, nonneg_int, positive_fraction, positive_int, probability, run_main,
+                     setup_compute)
 
 PROG = "multirm-motifs"
 
@@ -76,12 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="multirm-explain output folder or its explain.tsv")
     src.add_argument("--sites", nargs="+", metavar="TABLE",
                      help="labelled sites table(s), TSV or TSV.gz (explained here with --model)")
-    parser.add_argument("-o", "--outdir", required=True, metavar="OUTDIR",
-                        help="output folder (created if missing; required)")
+    add_outdir_option(parser, help="output folder (created if missing; required)")
     parser.add_argument("--score", choices=("attribution", "attention"), default="attribution",
                         help="per-nucleotide score that picks each site's segment")
-    parser.add_argument("--classes", default=None, metavar="LIST",
-                        help="comma-separated classes; aliases accepted (default: every class of the input)")
+    add_classes_option(parser, help="comma-separated classes; aliases accepted (default: every class of the input)")
     find = parser.add_argument_group("motif finding")
     find.add_argument("--width", type=positive_int, default=8,
                       help="segment and motif width in nt before trimming")
@@ -109,8 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--top-fraction", type=positive_fraction, default=0.1,
                        help="per class, explain the label-1 rows among this top fraction of scores")
     model.add_argument("--steps", type=positive_int, default=50, help="integrated-gradients steps")
-    model.add_argument("--baseline", choices=("N", "zero"), default="N",
-                       help="integrated-gradients baseline: all-N window or zero embedding")
+    model.add_argument("--ig-baseline", "--baseline", dest="ig_baseline", choices=("N", "zero"), default="N",
+                       help="integrated gradients' reference input: all-N window or zero embedding "
+                            "(--baseline: the former name)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     add_compute_options(parser, batch_size=64)
     return parser
@@ -214,7 +214,7 @@ def _explain_sites(args, wanted: list[str] | None, progress: bool) -> tuple[Trac
         else:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", ExplainWarning)
-                values = explain_pairs(bundle.model, codes, class_index, args.steps, args.baseline,
+                values = explain_pairs(bundle.model, codes, class_index, args.steps, args.ig_baseline,
                                        args.batch_size, device, progress=bar.update).attribution
             for w in caught:
                 print(f"{PROG}: warning: {w.message}", file=sys.stderr)

@@ -22,8 +22,9 @@ from ..stats import NullHistogram, null_exceedances, p_from_exceedances
 from ..writers import (SPOOL_DTYPE, Spool, format_floats, write_bed6, write_bedgraph,
                        write_bedgraph_header, write_predictions, write_predictions_header,
                        write_run_record)
-from .common import (add_compute_options, add_model_option, atomic_path, base_parser, check_output_dir,
-                     nearest_existing, probability, resolve_classes, run_main, setup_compute)
+from .common import (add_classes_option, add_compute_options, add_model_option, add_outdir_option, atomic_path,
+                     base_parser, check_output_dir, nearest_existing, probability, resolve_classes, run_main,
+                     setup_compute)
 
 PROG = "multirm-predict"
 
@@ -61,15 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = base_parser(PROG, DESCRIPTION)
     parser.epilog = EPILOG
     parser.add_argument("input", metavar="INPUT.fa[.gz]", help="FASTA file, plain or gzipped")
-    parser.add_argument("-o", "--outdir", required=True, metavar="OUTDIR",
-                        help="output folder (created if missing; required)")
+    add_outdir_option(parser, help="output folder (created if missing; required)")
     add_model_option(parser)
     parser.add_argument("--alpha", type=probability, default=0.05,
                         help="p-value cut-off for sites.bed")
     parser.add_argument("--fdr", type=probability, default=0.05,
                         help="q-value (Benjamini-Hochberg, per class) cut-off for sites.bed")
-    parser.add_argument("--classes", default=None, metavar="LIST",
-                        help="comma-separated classes to predict; aliases accepted (Psi, pseudouridine, "
+    add_classes_option(parser, help="comma-separated classes to predict; aliases accepted (Psi, pseudouridine, "
                              "AtoI, inosine, ...); only the networks of the model that predict them run, so the "
                              "bundled model scans m6A alone about 4 times faster (default: all classes of the "
                              "model)")

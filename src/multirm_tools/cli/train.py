@@ -19,8 +19,9 @@ from ..errors import InputError, UsageError
 from ..model import ARCHITECTURES, ModelConfig
 from ..sites import read_many, read_sites
 from ..train import PRECISIONS, TrainConfig, train_model
-from .common import (add_compute_options, base_parser, check_output_dir, check_output_file, nonneg_int,
-                     positive_fraction, positive_int, probability, run_main, setup_compute)
+from .common import (add_classes_option, add_compute_options, add_output_option, base_parser, check_output_dir,
+                     check_output_file, nonneg_int, positive_fraction, positive_int, probability, run_main,
+                     setup_compute)
 
 
 def _number(kind: Callable, lo: float, lo_open: bool = False) -> Callable[[str], float]:
@@ -188,14 +189,13 @@ def parse_arguments() -> argparse.ArgumentParser:
                     help="labelled sites table for early stopping and model selection")
     io.add_argument("--embedding", required=True, metavar="FILE|onehot",
                     help="3-mer word2vec text file (from multirm-embed), or 'onehot'")
-    io.add_argument("--out", required=True, metavar="MODEL.safetensors", help="model bundle to write")
+    add_output_option(io, "model bundle to write", metavar="MODEL.safetensors", aliases=("--out",))
     io.add_argument("--workdir", default=None, metavar="DIR",
                     help="checkpoint and per-epoch log.tsv; rerunning with it resumes, and a finished run "
-                         "rerun with a larger --epochs or --patience trains on; if not given, OUT.work "
+                         "rerun with a larger --epochs or --patience trains on; if not given, OUTPUT.work "
                          "beside the bundle")
-    io.add_argument("--classes", nargs="+", default=None, metavar="CLASS",
-                    help="classes to train, if not every class of the training tables; rows of "
-                         "other classes are dropped")
+    add_classes_option(io, "comma-separated classes to train, if not every class of the training tables; "
+                           "rows of other classes are dropped", as_list=True)
     io.add_argument("--quiet", action="store_true", help="no progress output")
     _add_spec(parser.add_argument_group("training"), TRAIN_OPTIONS, TrainConfig())
     _add_spec(parser.add_argument_group("network"), MODEL_OPTIONS, DEFAULT_NETWORK)
@@ -223,16 +223,16 @@ def configs_from_args(args: argparse.Namespace, embedding_dim: int | None,
 def run(args: argparse.Namespace) -> int:
     from ..embedding import read_embedding
 
-    out = Path(args.out)
+    out = Path(args.output)
     workdir = Path(args.workdir) if args.workdir else out.with_name(out.name + ".work")
     if not out.parent.is_dir():
-        raise UsageError(f"--out {out}: folder {out.parent} does not exist")
+        raise UsageError(f"--output {out}: folder {out.parent} does not exist")
     inputs = {Path(p).resolve() for p in [*args.train, args.valid]}
     if args.embedding != "onehot":
         inputs.add(Path(args.embedding).resolve())
     if out.resolve() in inputs or workdir.resolve() in inputs:
-        raise UsageError("--out/--workdir would overwrite an input file")
-    check_output_file(out, "--out")
+        raise UsageError("--output/--workdir would overwrite an input file")
+    check_output_file(out, "--output")
     check_output_dir(workdir, "--workdir")
     device = setup_compute(args.device, args.threads)
 

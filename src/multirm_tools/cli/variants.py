@@ -28,18 +28,8 @@ from ..variants import (
 )
 from ..vcf import info_header, read_vcf, write_annotated_vcf
 from ..writers import write_run_record
-from .common import (
-    add_compute_options,
-    add_model_option,
-    atomic_path,
-    base_parser,
-    check_output_dir,
-    nonneg_int,
-    probability,
-    resolve_classes,
-    run_main,
-    setup_compute,
-)
+from .common import (add_classes_option, add_compute_options, add_model_option, add_outdir_option, atomic_path,
+                     base_parser, check_output_dir, nonneg_int, probability, resolve_classes, run_main, setup_compute)
 
 PROG = "multirm-variants"
 
@@ -90,16 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.epilog = EPILOG
     parser.add_argument("vcf", metavar="VCF", help="variants, VCF or VCF.gz")
     parser.add_argument("fasta", metavar="FASTA", help="genome (or, with --transcriptome, transcript) FASTA")
-    parser.add_argument("-o", "--outdir", required=True, metavar="OUTDIR",
-                        help="output folder (created if missing; required)")
+    add_outdir_option(parser, help="output folder (created if missing; required)")
     parser.add_argument("--annotation", metavar="GTF", default=None,
                         help="GTF, GFF3 or BED12 transcripts: score each variant on its transcripts' strand")
     parser.add_argument("--transcriptome", action="store_true",
                         help="FASTA records are transcripts and the VCF's positions are in their coordinates: "
                              "score their own strand only")
     add_model_option(parser)
-    parser.add_argument("--classes", default=None, metavar="LIST",
-                        help="comma-separated classes to score; aliases accepted (default: all of the model's)")
+    add_classes_option(parser, help="comma-separated classes to score; aliases accepted (default: all of the model's)")
     parser.add_argument("--alpha", type=probability, default=0.05, help="p-value cut-off of a significant site")
     parser.add_argument("--fdr", type=probability, default=0.05,
                         help="q-value (Benjamini-Hochberg, per class, over the run) cut-off of a significant site")
