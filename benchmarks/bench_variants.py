@@ -7,7 +7,7 @@ positions (default 100,000, issue 20's size), and runs multirm-variants on them 
 to end (process start, model load, genome index and writing included) and the peak RSS.
 
     python benchmarks/bench_variants.py                          # the bundled model, 100,000 SNVs
-    python benchmarks/bench_variants.py --snvs 2000 --model bilstm --model runs/x.safetensors
+    python benchmarks/bench_variants.py --snvs 2000 --model conv --model bilstm
 
 Set ``OMP_WAIT_POLICY=PASSIVE`` on a machine shared with other jobs (see bench_predict.py).
 """
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--contigs", type=int, default=10, help="contigs of the genome (default 10)")
     ap.add_argument("--threads", type=int, default=2, help="PyTorch threads (default 2)")
     ap.add_argument("--model", action="append", default=None,
-                    help="a bundle or a shipped model's name (default, bilstm); repeat to compare (default: default)")
+                    help="a bundle or a shipped model's name (default, bilstm, conv); repeat to compare (default: default)")
     ap.add_argument("--keep", metavar="DIR", help="work in DIR and keep the files")
     ap.add_argument("--child", nargs=3, metavar=("WORK", "BUNDLE", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)

@@ -251,6 +251,15 @@ def test_no_wrapper_splits_its_job(tool):
     assert root.find("parallelism") is None, name
 
 
+def test_the_galaxy_class_list_is_every_class_in_registry_order():
+    """macros.xml's class options are exactly the package's classes, each labelled with its base."""
+    from multirm_tools.constants import BY_NAME, rna_base
+    options = ET.parse(WRAPPERS / "macros.xml").getroot().find("xml[@name='class_options']").findall("option")
+    assert [o.get("value") for o in options] == list(CLASS_NAMES)
+    for o in options:
+        assert o.text.startswith(f"{o.get('value')}: ") and o.text.endswith(f"({rna_base(BY_NAME[o.get('value')].base)})"), o.text
+
+
 def test_version_token_is_package_version():
     tokens, _ = _macros()
     assert tokens["@TOOL_VERSION@"] == multirm_tools.__version__
