@@ -228,7 +228,7 @@ def test_class_from_file_name_when_the_name_column_is_not_one(tmp_path, tiny_bun
 
 @pytest.mark.parametrize("case, message", [
     ("empty", "empty.bed: no sites"),
-    ("unknown", "x.bed line 1: name 'foo' is no modification class"),
+    ("unknown", "x.bed: line 1: name 'foo' is no modification class"),
     ("one_class", "fewer than two classes"),
     ("not_bundle", "not a readable model bundle"),
     ("no_attention", "no attention weights"),

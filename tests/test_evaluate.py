@@ -20,10 +20,11 @@ from multirm_tools.inference import score_windows, zero_wrong_base
 from multirm_tools.metrics import evaluate_scores
 from multirm_tools.model import ModelConfig, MultiRMNet
 from multirm_tools.sites import write_sites
+from multirm_tools.tables import BASELINE_MODEL
 from synthetic import make_sites
 
-METRICS_HEADER = "modification\tn_pos\tn_neg\tAUCb\tAUCm\tAP\tthreshold\tSn\tSp\tAcc\tMCC"
-CURVES_HEADER = "modification\tcurve\tx\ty\tthreshold"
+METRICS_HEADER = "model\tmodification\tn_pos\tn_neg\tAUCb\tAUCm\tAP\tthreshold\tSn\tSp\tAcc\tMCC"
+CURVES_HEADER = "model\tmodification\tcurve\tx\ty\tthreshold"
 CLASSES = ("m6A", "Psi", "m5C")
 
 
@@ -56,6 +57,7 @@ def test_evaluate_writes_metrics_and_curves(files, tmp_path):
     assert (out / "curves.tsv").read_text().splitlines()[0] == CURVES_HEADER
     got = _read(out / "metrics.tsv")
     assert got["modification"].tolist() == [*CLASSES, "mean"]
+    assert set(got["model"]) == set(_read(out / "curves.tsv")["model"]) == {"tiny.safetensors"}
     # same numbers as the library on the same scores
     bundle = load_bundle(files / "tiny.safetensors")
     df = pd.read_csv(files / "valid.tsv.gz", sep="\t")
@@ -79,6 +81,7 @@ def test_baseline_is_evaluated_by_the_same_code(files, tmp_path):
     assert (out / "curves_baseline.tsv").read_text().splitlines()[0] == CURVES_HEADER
     base = _read(out / "metrics_baseline.tsv").set_index("modification")
     assert base.loc["m6A", "AUCb"] > 0.9  # planted motifs are easy
+    assert set(base["model"]) == set(_read(out / "curves_baseline.tsv")["model"]) == {BASELINE_MODEL}
 
 
 def test_baseline_without_a_class_reports_na(files, tmp_path, capsys):
@@ -252,8 +255,9 @@ def test_compare_two_models_and_the_baseline_on_the_same_resamples(files, tmp_pa
     for name, reference in (("comparison.tsv", b), ("comparison_baseline.tsv",
                                                     _read(tmp_path / "a" / "metrics_baseline.tsv").set_index("modification"))):
         got = _read(tmp_path / "a" / name)
-        assert list(got.columns) == ["modification", "metric", "model", "other", "difference", "low", "high",
-                                     "better_share"]
+        assert list(got.columns) == ["other_model", "modification", "metric", "model", "other", "difference",
+                                     "low", "high", "better_share"]
+        assert set(got["other_model"]) == {"other.safetensors" if name == "comparison.tsv" else BASELINE_MODEL}
         assert got["modification"].tolist() == [c for c in (*CLASSES, "mean") for _ in range(2)]
         got = got.set_index(["modification", "metric"])
         for c in (*CLASSES, "mean"):

@@ -11,7 +11,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from multirm_tools.bundle import load_bundle
+from multirm_tools.bundle import load_bundle, require_attention
 from multirm_tools.cli import explain as cli
 from multirm_tools.explain import (ExplainWarning, attention_nt, explain_pairs, explain_windows,
                                    integrated_gradients, mutagenesis, top_windows)
@@ -278,25 +278,28 @@ def test_predictions_input_and_max_sites(tmp_path, bundle_path, fasta, capsys):
     assert set(zip(sites["record"], sites["site"])) == set(zip(best["record"], best["position"]))
 
 
-@pytest.mark.parametrize("args, message", [
-    ([], "no site chosen"),
-    (["--position", "rm6A_1_0:99:m6A"], "position 99 is outside record 'rm6A_1_0' (1..61)"),
-    (["--position", "nope:3"], "no record 'nope'"),
-    (["--position", "rm6A_1_0:31:m5U"], "m5U at rm6A_1_0:31 is on A, m5U needs U"),
-    (["--position", "rm6A_1_0:x"], "expected RECORD:POS[:CLASS]"),
-    (["--position", "rm6A_1_0:31:m1A"], "the model does not predict m1A"),
-    (["--predictions", "missing.tsv"], "missing.tsv: no such file"),
-    (["--sites-bed", "BED"], "lies in no record of planted.fa"),
-    (["--sites-bed", "LONG"], "interval 5-9 is 4 nt; a site is one nucleotide"),
+@pytest.mark.parametrize("args, message, exit_code", [
+    ([], "no site chosen", 2),
+    (["--position", "rm6A_1_0:99:m6A"], "position 99 is outside record 'rm6A_1_0' (1..61)", 1),
+    (["--position", "nope:3"], "no record 'nope'", 1),
+    (["--position", "rm6A_1_0:31:m5U"], "m5U at rm6A_1_0:31 is on A, m5U needs U", 1),
+    (["--position", "rm6A_1_0:x"], "expected RECORD:POS[:CLASS]", 2),
+    # a class the model lacks: a usage mistake when typed, bad data when read from a file
+    (["--position", "rm6A_1_0:31:m1A"], "the model does not predict m1A", 2),
+    (["--sites-bed", "M1A"], "M1A: line 1: the model does not predict m1A", 1),
+    (["--predictions", "missing.tsv"], "missing.tsv: no such file", 1),
+    (["--sites-bed", "BED"], "lies in no record of planted.fa", 1),
+    (["--sites-bed", "LONG"], "LONG: line 1: interval 5-9 is 4 nt; a site is one nucleotide", 1),
 ])
-def test_bad_requests_fail_clearly_without_output(tmp_path, bundle_path, fasta, capsys, args, message):
+def test_bad_requests_fail_clearly_without_output(tmp_path, bundle_path, fasta, capsys, args, message, exit_code):
     fa, _ = fasta
     out = tmp_path / "out"
     (tmp_path / "BED").write_text("chr9\t5\t6\tm6A\t0\t+\n")
     (tmp_path / "LONG").write_text("rm6A_1_0\t5\t9\tm6A\t0\t+\n")
-    args = [str(tmp_path / a) if a in ("BED", "LONG", "missing.tsv") else a for a in args]
+    (tmp_path / "M1A").write_text("rm6A_1_0\t30\t31\tm1A\t0\t+\n")
+    args = [str(tmp_path / a) if a in ("BED", "LONG", "M1A", "missing.tsv") else a for a in args]
     code, err = run([fa, "-o", out, "--model", bundle_path, *args], capsys)
-    assert code in (1, 2)
+    assert code == exit_code, err
     assert message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
     assert not out.exists() or not any(out.iterdir())
@@ -331,14 +334,14 @@ def test_ensemble_explanations_are_complete_and_attention_is_the_members_mean(bu
 
 def test_ensemble_bundle_has_attention(tmp_path, tiny_bundle_factory, capsys):
     path = tiny_bundle_factory("ens.safetensors", members=2, window=31)
-    cli.require_attention(path, "multirm-explain")
+    require_attention(path, "multirm-explain")
     with safe_open(str(path), framework="pt") as fh:
         meta = fh.metadata()
         tensors = {k: fh.get_tensor(k) for k in fh.keys() if k != "model.members.0.att_query"}
     broken = tmp_path / "no_attention.safetensors"
     save_file(tensors, str(broken), metadata=meta)
     with pytest.raises(Exception, match=r"model\.members\.0\.att_query missing"):
-        cli.require_attention(broken, "multirm-explain")
+        require_attention(broken, "multirm-explain")
 
 
 def test_planted_motifs_are_what_the_helper_says():

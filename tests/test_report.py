@@ -23,8 +23,8 @@ from multirm_tools.cli import report as report_cli
 from multirm_tools.constants import BY_NAME, CLASS_NAMES
 from multirm_tools.errors import InputError, UsageError
 from multirm_tools.metrics import evaluate_scores
+from multirm_tools.tables import BASELINE_MODEL, TABLES, naming_model
 from multirm_tools.report import (
-    HEADERS,
     SIZE_BOUND_MB,
     TEMPLATES,
     Limits,
@@ -91,8 +91,9 @@ def write_evaluate_dir(d: Path, seed: int = 0) -> Path:
         rows = df["modification"] == c
         scores[rows, j] = rng.random(rows.sum()) + 0.5 * df.loc[rows, "label"]
     metrics, curves = evaluate_scores(df, scores, classes, {c: 0.5 for c in classes})
-    metrics.to_csv(d / "metrics.tsv", sep="\t", index=False, na_rep="NA")
-    curves.to_csv(d / "curves.tsv", sep="\t", index=False, na_rep="NA")
+    # as multirm-evaluate writes them: a first column naming the model
+    naming_model(metrics, "model.safetensors").to_csv(d / "metrics.tsv", sep="\t", index=False, na_rep="NA")
+    naming_model(curves, "model.safetensors").to_csv(d / "curves.tsv", sep="\t", index=False, na_rep="NA")
     return d
 
 
@@ -108,8 +109,8 @@ def write_explain_dir(d: Path, n_sites: int = 3, window: int = 11) -> Path:
             rows.append(("tx1", site, cls, prob, w, site + w, "ACGU"[(site + w) % 4],
                          round(rng.random() / window, 5), round(rng.normal(0, 0.1), 5)))
         sites.append(("tx1", site, cls, prob, 1.2, -0.3, 1.5, 0.001))
-    pd.DataFrame(rows, columns=HEADERS["explain"]).to_csv(d / "explain.tsv", sep="\t", index=False)
-    pd.DataFrame(sites, columns=HEADERS["explain_sites"]).to_csv(d / "sites.tsv", sep="\t", index=False)
+    pd.DataFrame(rows, columns=TABLES["explain"].names).to_csv(d / "explain.tsv", sep="\t", index=False)
+    pd.DataFrame(sites, columns=TABLES["explain_sites"].names).to_csv(d / "sites.tsv", sep="\t", index=False)
     (d / "attention.bedgraph").write_text("tx1\t0\t1\t0.1\n")
     return d
 
@@ -131,10 +132,10 @@ def write_motifs_dir(d: Path) -> Path:
         (d / "logos" / f"{mid}.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
     (d / "motifs.meme").write_text("\n".join(meme))
     pd.DataFrame([(m, m.split("_")[0], 10, 3, "AGC") for m in ids],
-                 columns=HEADERS["motifs_table"]).to_csv(d / "motifs.tsv", sep="\t", index=False)
+                 columns=TABLES["motifs_table"].names).to_csv(d / "motifs.tsv", sep="\t", index=False)
     pd.DataFrame([("m6A_1", "MA0001.1_DRACH", 0, 1e-4, 0.01, 0.02, 3, "+"),
                   ("m6A_1", "MA0002.1_OTHER", 1, 0.2, 9.0, 0.5, 2, "-")],
-                 columns=HEADERS["tomtom"]).to_csv(d / "tomtom.tsv", sep="\t", index=False)
+                 columns=TABLES["tomtom"].names).to_csv(d / "tomtom.tsv", sep="\t", index=False)
     return d
 
 
@@ -150,9 +151,9 @@ def write_correlate_dir(d: Path) -> Path:
     # each pair once, as multirm-correlate writes it; the report mirrors it
     long = [(a, b, m[i, j].round(4), 0.01) for i, a in enumerate(CLASS_NAMES) for j, b in enumerate(CLASS_NAMES)
             if i < j]
-    pd.DataFrame(long, columns=HEADERS["correlation_long"]).to_csv(d / "correlation_long.tsv", sep="\t",
+    pd.DataFrame(long, columns=TABLES["correlation_long"].names).to_csv(d / "correlation_long.tsv", sep="\t",
                                                                     index=False)
-    pd.DataFrame([("m6A", "Psi", 12, 40.0, 55.0, 0.03)], columns=HEADERS["distances"]).to_csv(
+    pd.DataFrame([("m6A", "Psi", 12, 40.0, 55.0, 0.03)], columns=TABLES["distances"].names).to_csv(
         d / "distances.tsv", sep="\t", index=False)
     return d
 
@@ -353,7 +354,7 @@ def test_sections_only_for_inputs_given(outputs, tmp_path):
     empty = tmp_path / "no_motifs"
     empty.mkdir()
     (empty / "motifs.meme").write_text("MEME version 4\n\nALPHABET= ACGT\n\nstrands: +\n")
-    (empty / "motifs.tsv").write_text("\t".join(HEADERS["motifs_table"]) + "\n")
+    (empty / "motifs.tsv").write_text("\t".join(TABLES["motifs_table"].names) + "\n")
     html = build(tmp_path, empty)
     assert '<section id="motifs">' in html and "multirm-motifs found no motif." in html
 
@@ -433,11 +434,35 @@ def test_output_is_a_new_file_not_an_input(outputs, tmp_path, capsys):
     assert err[1].endswith("the report would overwrite an input") and err[2] == err[1]
 
 
+def test_the_baseline_is_told_by_the_model_column_not_the_file_name(outputs, tmp_path):
+    """Galaxy renames datasets: a baseline's table is the baseline's whatever its name."""
+    metrics = pd.read_csv(outputs["evaluate"] / "metrics.tsv", sep="\t", keep_default_na=False)
+    curves = pd.read_csv(outputs["evaluate"] / "curves.tsv", sep="\t", keep_default_na=False)
+    d = tmp_path / "renamed"
+    d.mkdir()
+    # the baseline's tables under plain names, the model's under names that say "baseline"
+    metrics.assign(model=BASELINE_MODEL).to_csv(d / "dataset_1.dat", sep="\t", index=False)
+    curves.assign(model=BASELINE_MODEL).to_csv(d / "dataset_2.dat", sep="\t", index=False)
+    metrics.to_csv(d / "metrics_baseline.tsv", sep="\t", index=False)
+    curves.to_csv(d / "curves_baseline.tsv", sep="\t", index=False)
+    assert classify_file(d / "dataset_1.dat") == "metrics_baseline"
+    assert classify_file(d / "dataset_2.dat") == "curves_baseline"
+    assert classify_file(d / "metrics_baseline.tsv") == "metrics"
+    assert classify_file(d / "curves_baseline.tsv") == "curves"
+    # tables of older runs, without the column, are still told by their names
+    legacy = d / "legacy"
+    legacy.mkdir()
+    metrics.drop(columns="model").to_csv(legacy / "metrics_baseline.tsv", sep="\t", index=False)
+    metrics.drop(columns="model").to_csv(legacy / "metrics.tsv", sep="\t", index=False)
+    assert classify_file(legacy / "metrics_baseline.tsv") == "metrics_baseline"
+    assert classify_file(legacy / "metrics.tsv") == "metrics"
+    html = build(tmp_path, d / "dataset_1.dat", d / "metrics_baseline.tsv")
+    assert "<h3>Metrics: LightGBM baseline</h3>" in html and "<h3>Metrics: model</h3>" in html
+
+
 def test_metrics_with_bootstrap_intervals_are_read_and_shown(tmp_path, capsys):
     from multirm_tools.metrics import CI_COLUMNS
-    from multirm_tools.report import METRICS_CI
-
-    assert METRICS_CI == CI_COLUMNS  # the report reads what multirm-evaluate --bootstrap writes
+    assert [c for c, _ in TABLES["metrics"].optional] == CI_COLUMNS  # what multirm-evaluate --bootstrap writes
     d = tmp_path / "evaluate"
     d.mkdir()
     df = pd.DataFrame({"modification": np.repeat(["m6A", "Psi"], 40), "label": np.tile(np.repeat([1, 0], 20), 2)})
@@ -457,7 +482,7 @@ def test_metrics_with_bootstrap_intervals_are_read_and_shown(tmp_path, capsys):
 def test_comparisons_are_recognised_and_shown(tmp_path, capsys):
     from multirm_tools.metrics import COMPARE_COLUMNS, compare_scores
 
-    assert HEADERS["comparison"] == COMPARE_COLUMNS  # the report reads what multirm-evaluate --compare writes
+    assert TABLES["comparison"].names[1:] == COMPARE_COLUMNS  # what multirm-evaluate --compare writes
     d = tmp_path / "evaluate"
     d.mkdir()
     df = pd.DataFrame({"modification": np.repeat(["m6A", "Psi"], 40), "label": np.tile(np.repeat([1, 0], 20), 2)})

@@ -10,7 +10,7 @@ from sklearn.metrics import roc_auc_score
 
 from multirm_tools import train as train_mod
 from multirm_tools.bundle import save_bundle
-from multirm_tools.errors import InputError
+from multirm_tools.errors import InputError, UsageError
 from multirm_tools.inference import score_windows
 from multirm_tools.kmers import centre_windows, encode
 from multirm_tools.model import EnsembleNet, ModelConfig
@@ -142,7 +142,7 @@ def test_class_cross_negatives_override_the_rate_per_class():
 def test_class_cross_negatives_must_name_model_classes(tmp_path):
     df = make_sites(("m6A", "m1A"), n_per_class=10, length=41, seed=4)
     cfg = TrainConfig(epochs=1, class_cross_negatives={"Psi": 1.0})
-    with pytest.raises(InputError, match="class_cross_negatives.*Psi"):
+    with pytest.raises(UsageError, match="class_cross_negatives.*Psi"):
         train_model(df, df, ModelConfig(**dict(SMALL, classes=("m6A", "m1A"))), None, cfg, tmp_path, progress=False)
 
 
@@ -384,7 +384,7 @@ def test_a_specialist_network_learns_its_class_beside_the_shared_ones(tmp_path):
 
 
 def test_specialists_must_be_model_classes(tmp_path):
-    with pytest.raises(InputError, match=r"specialists \(--specialists\).*\['m1A'\]"):
+    with pytest.raises(UsageError, match=r"specialists \(--specialists\).*\['m1A'\]"):
         fit(tmp_path, epochs=1, specialists=("m1A",))
 
 

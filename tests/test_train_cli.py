@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from multirm_tools import train as train_module
+from multirm_tools import train_options as spec
 from multirm_tools.bundle import load_bundle
 from multirm_tools.cli import train as cli
 from multirm_tools.kmers import vocabulary
@@ -35,10 +36,10 @@ def tables(tmp_path_factory):
 
 
 def test_every_config_field_has_one_option():
-    names = [n for n, _, _ in cli.TRAIN_OPTIONS]
+    names = [n for n, _, _ in spec.TRAIN_OPTIONS]
     assert len(names) == len(set(names))
-    assert set(names) | cli.COMPUTE_FIELDS == {f.name for f in fields(TrainConfig)}
-    assert {n for n, _, _ in cli.MODEL_OPTIONS} <= {f.name for f in fields(ModelConfig)}
+    assert set(names) | spec.COMPUTE_FIELDS == {f.name for f in fields(TrainConfig)}
+    assert {n for n, _, _ in spec.MODEL_OPTIONS} <= {f.name for f in fields(ModelConfig)}
 
 
 def test_options_reach_the_configs(tables, tmp_path, monkeypatch):
@@ -91,17 +92,17 @@ def test_options_reach_the_configs(tables, tmp_path, monkeypatch):
     (["--class-max-rows", "m6A"], 2, "'m6A' is not CLASS=N"),
     (["--class-max-rows", "m6A=0"], 2, "must be >= 1"),
     (["--class-max-rows", "m9Z=5"], 2, "unknown modification 'm9Z'"),
-    (["--classes", "m6A", "Psi", "--class-max-rows", "m5C=5"], 1, "(--class-max-rows) names class(es)"),
+    (["--classes", "m6A", "Psi", "--class-max-rows", "m5C=5"], 2, "(--class-max-rows) names class(es)"),
     (["--class-cross-negatives", "m6A"], 2, "'m6A' is not CLASS=R"),
     (["--class-cross-negatives", "m6A=-0.5"], 2, "must be >= 0"),
-    (["--classes", "m6A", "Psi", "--class-cross-negatives", "m1A=1"], 1,
+    (["--classes", "m6A", "Psi", "--class-cross-negatives", "m1A=1"], 2,
      "(--class-cross-negatives) names class(es)"),
     (["--precision", "fp16"], 2, "invalid choice: 'fp16'"),
     (["--specialists", "m9Z"], 2, "unknown modification 'm9Z'"),
-    (["--classes", "m6A", "Psi", "--specialists", "m5C"], 1, "(--specialists) names class(es)"),
+    (["--classes", "m6A", "Psi", "--specialists", "m5C"], 2, "(--specialists) names class(es)"),
     (["--specialist-epochs", "0"], 2, "must be"),
     (["--classes", "Am"], 1, "no validation rows"),
-    (["--classes", "m1A"], 1, "no training rows for class(es) m1A"),
+    (["--classes", "m1A"], 2, "no training rows for class(es) m1A"),
     (["--embedding", "missing.txt"], 1, "file not found"),
 ])
 def test_bad_options(tables, tmp_path, capsys, argv, code, text):

@@ -97,6 +97,32 @@ def resolve_bundle_path(path: str | os.PathLike | None) -> Path:
     return Path(path)
 
 
+#: Tensors a bundle needs for attention (and so for explanations and correlations), per network:
+#: ``model.<name>``, or ``model.members.0.<name>`` in an ensemble.
+ATTENTION_TENSORS = ("att_proj.weight", "att_proj.bias", "att_query")
+
+
+def require_attention(path: str | os.PathLike | None, purpose: str) -> None:
+    """Refuse a bundle whose tensors lack the attention weights, with a clear message.
+
+    Read before ``load_bundle`` builds the network, so the message names what is missing;
+    unreadable or foreign files pass through: ``load_bundle`` reports those.
+    """
+    path = resolve_bundle_path(path)
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as fh:
+            keys = set(fh.keys())
+    except Exception:  # safetensors raises its own types for every malformed file
+        return
+    if not any(k.startswith("model.") for k in keys):
+        return
+    prefix = "model.members.0." if any(k.startswith("model.members.") for k in keys) else "model."
+    missing = [prefix + k for k in ATTENTION_TENSORS if prefix + k not in keys]
+    if missing:
+        raise BundleError(f"{path}: the model has no attention weights ({', '.join(missing)} "
+                          f"missing); {purpose} needs a MultiRM attention model")
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:

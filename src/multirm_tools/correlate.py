@@ -37,6 +37,7 @@ No file is read or written here; ``cli.correlate`` does that.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -45,7 +46,9 @@ from scipy.special import stdtr
 
 import torch
 
-from .constants import CLASS_NAMES
+from .bed import read_bed
+from .constants import CLASS_NAMES, canonical_name
+from .errors import InputError, UsageError
 from .kmers import N_CODE, centre_windows, tokenize
 from .model import EnsembleNet, Network
 
@@ -184,6 +187,38 @@ class DistanceResult(NamedTuple):
     observed_median: float
     expected_median: float  # median of the shuffled medians
     p_value: float  # one-sided: B at least as close as observed by chance
+
+
+def read_site_beds(paths: Sequence[str]) -> pd.DataFrame:
+    """Sites of all BED files: ``chrom start strand modification`` (canonical class names).
+
+    Raises
+    ------
+    InputError
+        An empty file, or a row whose name is no class in a file whose name is none either.
+    """
+    frames = []
+    for path in paths:
+        bed = read_bed(path)
+        name = Path(path).name
+        if bed.empty:
+            raise InputError(f"{name}: no sites (empty BED file)")
+        try:
+            fallback = canonical_name(Path(path).name.split(".")[0])
+        except UsageError:
+            fallback = None
+        classes = []
+        for n, line in zip(bed["name"], bed["line"]):
+            try:
+                classes.append(canonical_name(n))
+            except UsageError:
+                if fallback is None:
+                    raise InputError(f"{name}: line {line}: name {n!r} is no modification class, and "
+                                     f"neither is the file name") from None
+                classes.append(fallback)
+        frames.append(pd.DataFrame({"chrom": bed["chrom"], "start": bed["start"],
+                                    "strand": bed["strand"], "modification": classes}))
+    return pd.concat(frames, ignore_index=True)
 
 
 def nearest_distance(a: np.ndarray, b_sorted: np.ndarray) -> np.ndarray:

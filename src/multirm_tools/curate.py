@@ -7,8 +7,8 @@ What it holds, in the order the tool uses it:
 - ``Genome`` / ``open_genome``: indexed random access to a FASTA (pyfaidx; the ``.fai`` is
   built beside the FASTA, or in a temporary folder when that is read-only), a gzipped FASTA
   read into memory; strand-aware, N-padded windows;
-- ``read_annotation`` / ``TranscriptIndex``: transcripts from GTF (exon features by
-  ``transcript_id``), GFF3 (exon features by ``Parent``) or BED12, and which transcript a site is on;
+- transcripts from GTF, GFF3 or BED12 and which one a site is on: ``annotation.read_annotation`` /
+  ``annotation.TranscriptIndex``;
 - ``Region`` and ``candidate_indices``: the sequence that positives and their negatives share
   (mature transcript, pre-mRNA span, or a neighbourhood of the site) and the positions in it that
   may serve as negatives (same base, motif held, not a known site);
@@ -27,7 +27,6 @@ sorted order, so one seed gives one output. Counts of everything dropped go to a
 from __future__ import annotations
 
 import contextlib
-import gzip
 import os
 import re
 import shutil
@@ -40,14 +39,16 @@ from typing import Iterable, Iterator, NamedTuple
 import numpy as np
 import pandas as pd
 
+from .annotation import Transcript, TranscriptIndex
+from .bed import bed_lines, parse_interval, tab_lines
 from .constants import BY_NAME, CLASS_NAMES, IUPAC_DNA, canonical_name
 from .errors import InputError, UsageError
-from .seqio import open_input, read_fasta
+from .seqio import is_gzip, open_input, read_fasta
 from .sites import read_sites
+from .tables import TABLES
 
 #: Columns of the curated table: the shared sites format, then split and coordinates.
-OUTPUT_COLUMNS = ["id", "modification", "label", "site", "sequence", "source", "split", "chrom",
-                  "start", "strand", "edge"]
+OUTPUT_COLUMNS = TABLES["curated"].names
 SPLITS = ("train", "valid", "test")
 _COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
 # Genome letters: upper case DNA; ambiguity codes read as N (as seqio does).
@@ -62,7 +63,7 @@ def reverse_complement(seq: str) -> str:
 class Report:
     """Counts for ``report.tsv``: one row per (category, modification, label, split, detail)."""
 
-    COLUMNS = ["category", "modification", "label", "split", "count", "detail"]
+    COLUMNS = TABLES["curate_report"].names
 
     def __init__(self) -> None:
         self.counts: dict[tuple[str, str, str, str, str], int] = {}
@@ -92,38 +93,6 @@ class Report:
 # ---------------------------------------------------------------------------------------------
 # text inputs
 
-def text_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(1-based line number, line without line end) of a plain or gzipped text file."""
-    stream = open_input(path)
-    lineno = 0
-    try:
-        with stream:
-            for lineno, raw in enumerate(stream, 1):
-                yield lineno, raw.decode("utf-8", errors="replace").rstrip("\r\n")
-    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise InputError(f"{path.name}: truncated or corrupt gzip file after line {lineno} "
-                         f"({exc or type(exc).__name__})") from None
-
-
-def _bed_records(path: Path) -> Iterator[tuple[int, list[str]]]:
-    for lineno, line in text_lines(path):
-        if not line.strip() or line.startswith(("#", "track", "browser")):
-            continue
-        yield lineno, line.split("\t")
-
-
-def _bed_interval(path: Path, lineno: int, fields: list[str]) -> tuple[int, int]:
-    try:
-        start, end = int(fields[1]), int(fields[2])
-    except (IndexError, ValueError):
-        raise InputError(f"{path.name}: line {lineno}: not a BED line (chrom, start, end must be "
-                         f"tab-separated, start and end integers)") from None
-    if start < 0 or end <= start:
-        raise InputError(f"{path.name}: line {lineno}: bad interval {start}-{end} (0-based, "
-                         f"half-open: 0 <= start < end)")
-    return start, end
-
-
 class BedSite(NamedTuple):
     """One site of a sites BED: ``start`` is the 0-based position of the modified base."""
 
@@ -152,12 +121,12 @@ def read_site_bed(path: str | os.PathLike, modification: str | None = None) -> l
     """
     path = Path(path)
     sites = []
-    for lineno, fields in _bed_records(path):
+    for lineno, fields in tab_lines(path):
         where = f"{path.name}: line {lineno}"
         if len(fields) < 6:
             raise InputError(f"{where}: a sites BED needs 6 tab-separated columns (chrom start end "
                              f"name score strand), found {len(fields)}")
-        start, end = _bed_interval(path, lineno, fields)
+        start, end = parse_interval(path.name, lineno, fields)
         if end != start + 1:
             raise InputError(f"{where}: site {fields[0]}:{start}-{end} is {end - start} nt; a site "
                              f"is 1 nt (BED start = 0-based position, end = start + 1)")
@@ -205,12 +174,7 @@ class Exclusion:
 
 def read_exclusion_bed(path: str | os.PathLike) -> list[tuple[str, str, int, int]]:
     """(chrom, strand, start, end) of a BED3+ file; strand from column 6, ``.``/absent = both."""
-    path = Path(path)
-    out = []
-    for lineno, fields in _bed_records(path):
-        start, end = _bed_interval(path, lineno, fields)
-        out.append((fields[0], fields[5] if len(fields) >= 6 else ".", start, end))
-    return out
+    return [(b.chrom, b.fields[5] if len(b.fields) >= 6 else ".", b.start, b.end) for b in bed_lines(path)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -252,16 +216,6 @@ class Genome:
         return (reverse_complement(seq) if strand == "-" else seq), (lo < 0 or hi > length)
 
 
-def _is_gzip(path: Path) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(2) == b"\x1f\x8b"
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot open: {exc.strerror or exc}") from None
-
-
 @contextlib.contextmanager
 def open_genome(path: str | os.PathLike) -> Iterator[Genome]:
     """Open a genome or transcriptome FASTA for random access.
@@ -280,7 +234,8 @@ def open_genome(path: str | os.PathLike) -> Iterator[Genome]:
     import pyfaidx
 
     path = Path(path)
-    if _is_gzip(path):
+    open_input(path).close()  # a missing or unreadable file: InputError
+    if is_gzip(path):
         records = {r.id: r.sequence for r in read_fasta(path)}
         yield Genome(path.name, records, {k: len(v) for k, v in records.items()})
         return
@@ -311,115 +266,6 @@ def open_genome(path: str | os.PathLike) -> Iterator[Genome]:
     finally:
         if tmpdir:
             shutil.rmtree(tmpdir, ignore_errors=True)
-
-
-# ---------------------------------------------------------------------------------------------
-# annotation
-
-class Transcript(NamedTuple):
-    """A transcript: exons as sorted, 0-based half-open genome intervals on ``chrom``/``strand``."""
-
-    id: str
-    chrom: str
-    strand: str
-    exons: tuple[tuple[int, int], ...]
-
-    @property
-    def span(self) -> tuple[int, int]:
-        return self.exons[0][0], self.exons[-1][1]
-
-    @property
-    def exonic_length(self) -> int:
-        return sum(e - s for s, e in self.exons)
-
-
-_GTF_ID = re.compile(r'transcript_id\s+"?([^";]+)"?')
-
-
-def read_annotation(path: str | os.PathLike) -> list[Transcript]:
-    """Transcripts of a GTF, GFF3 or BED12 file (plain or gzipped), sorted by id.
-
-    GTF and GFF3 are told apart per line: ``transcript_id "x"`` (GTF) or ``Parent=x`` (GFF3,
-    one exon may have several parents). Only ``exon`` features are read.
-
-    Raises
-    ------
-    InputError
-        A line that is neither a 9-column GTF/GFF3 line nor BED12; an exon without transcript
-        id; a transcript with exons on two chromosomes or strands; no transcripts at all.
-    """
-    path = Path(path)
-    exons: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    where: dict[str, tuple[str, str]] = {}
-
-    def add(tid: str, chrom: str, strand: str, start: int, end: int, lineno: int) -> None:
-        if strand not in ("+", "-"):
-            raise InputError(f"{path.name}: line {lineno}: transcript {tid!r} has strand {strand!r} "
-                             f"(needs '+' or '-')")
-        if where.setdefault(tid, (chrom, strand)) != (chrom, strand):
-            raise InputError(f"{path.name}: line {lineno}: transcript {tid!r} has exons on "
-                             f"{where[tid]} and {(chrom, strand)}")
-        exons[tid].append((start, end))
-
-    for lineno, fields in _bed_records(path):
-        if len(fields) == 9:
-            if fields[2] != "exon":
-                continue
-            try:
-                start, end = int(fields[3]) - 1, int(fields[4])  # 1-based closed -> 0-based half-open
-            except ValueError:
-                raise InputError(f"{path.name}: line {lineno}: start/end are not integers") from None
-            attrs = fields[8]
-            m = _GTF_ID.search(attrs)
-            if m:
-                parents = [m.group(1)]
-            else:
-                kv = dict(p.split("=", 1) for p in attrs.strip().strip(";").split(";") if "=" in p)
-                parents = [p for p in kv.get("Parent", "").split(",") if p]
-            if not parents:
-                raise InputError(f"{path.name}: line {lineno}: exon without transcript_id (GTF) or "
-                                 f"Parent (GFF3)")
-            for tid in parents:
-                add(tid, fields[0], fields[6], start, end, lineno)
-        elif len(fields) >= 12:
-            start, _ = _bed_interval(path, lineno, fields)
-            try:
-                sizes = [int(x) for x in fields[10].strip(",").split(",")]
-                offsets = [int(x) for x in fields[11].strip(",").split(",")]
-            except ValueError:
-                raise InputError(f"{path.name}: line {lineno}: BED12 blockSizes/blockStarts are not "
-                                 f"integer lists") from None
-            for size, offset in zip(sizes, offsets):
-                add(fields[3], fields[0], fields[5], start + offset, start + offset + size, lineno)
-        else:
-            raise InputError(f"{path.name}: line {lineno}: {len(fields)} columns; expected a GTF/GFF3 "
-                             f"line (9 columns) or BED12 (12 columns)")
-    if not exons:
-        raise InputError(f"{path.name}: no transcripts (no exon features or BED12 lines)")
-    return [Transcript(tid, *where[tid], tuple(sorted(exons[tid]))) for tid in sorted(exons)]
-
-
-class TranscriptIndex:
-    """Which transcript a genome position is on: the longest (exonic length, then id) of those
-    on the same chrom and strand whose exons (``exonic=True``) or span hold the position."""
-
-    BIN = 65536
-
-    def __init__(self, transcripts: list[Transcript]):
-        order = sorted(transcripts, key=lambda t: (-t.exonic_length, t.id))
-        self._bins: dict[tuple[str, str, int], list[Transcript]] = defaultdict(list)
-        for tx in order:
-            lo, hi = tx.span
-            for b in range(lo // self.BIN, (hi - 1) // self.BIN + 1):
-                self._bins[(tx.chrom, tx.strand, b)].append(tx)
-
-    def find(self, chrom: str, strand: str, pos: int, exonic: bool) -> Transcript | None:
-        for tx in self._bins.get((chrom, strand, pos // self.BIN), ()):
-            if exonic and any(s <= pos < e for s, e in tx.exons):
-                return tx
-            if not exonic and tx.span[0] <= pos < tx.span[1]:
-                return tx
-        return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -755,7 +601,7 @@ def read_labelled(paths: list[str | os.PathLike], window: int | None, motifs: di
     for p in paths:
         p = Path(p)
         try:
-            with gzip.open(p, "rb") if _is_gzip(p) else open(p, "rb") as fh:
+            with open_input(p) as fh:
                 is_fasta = fh.read(1) == b">"
         except (OSError, EOFError, zlib.error) as exc:
             raise InputError(f"{p}: cannot read ({exc})") from None

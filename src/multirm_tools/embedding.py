@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import InputError
 from .kmers import encode, tokenize, vocabulary
-from .seqio import read_fasta
+from .seqio import is_gzip, read_fasta
 
 FASTA_SUFFIXES = (".fa", ".fasta", ".fna", ".fa.gz", ".fasta.gz", ".fna.gz")
 TABLE_SUFFIXES = (".tsv", ".tsv.gz")
@@ -25,9 +25,7 @@ MAX_SENTENCE = 10000  # gensim truncates longer sentences; split them instead
 
 def _open_text(path: Path):
     """A text handle on a plain or gzipped file (gzip detected from its content)."""
-    with open(path, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rt") if gz else open(path, "rt")
+    return gzip.open(path, "rt") if is_gzip(path) else open(path, "rt")
 
 
 def sequence_sentences(seq: str, k: int = 3) -> list[list[str]]:

@@ -24,12 +24,14 @@ from sklearn.metrics import (average_precision_score, matthews_corrcoef, precisi
                              roc_auc_score, roc_curve)
 
 from .errors import InputError
+from .tables import TABLES
 
-METRIC_COLUMNS = ["modification", "n_pos", "n_neg", "AUCb", "AUCm", "AP", "threshold",
-                  "Sn", "Sp", "Acc", "MCC"]
-CURVE_COLUMNS = ["modification", "curve", "x", "y", "threshold"]
-CI_COLUMNS = ["AUCb_low", "AUCb_high", "AUCm_low", "AUCm_high"]
-COMPARE_COLUMNS = ["modification", "metric", "model", "other", "difference", "low", "high", "better_share"]
+# What the functions compute: the registry's tables without the leading column naming the model,
+# which multirm-evaluate adds.
+METRIC_COLUMNS = TABLES["metrics"].names[1:]
+CURVE_COLUMNS = TABLES["curves"].names[1:]
+CI_COLUMNS = [c for c, _ in TABLES["metrics"].optional]
+COMPARE_COLUMNS = TABLES["comparison"].names[1:]
 
 
 def gmean_threshold(y: np.ndarray, s: np.ndarray) -> float:

@@ -14,7 +14,6 @@ import gzip
 import heapq
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,47 +22,35 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .bed import is_sites_bed, read_bed
 from .constants import CLASS_NAMES
 from .errors import InputError, UsageError
+from .meme import read_meme
+from .seqio import is_gzip
+from .tables import BASELINE_MODEL, TABLES
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 SIZE_BOUND_MB = 10
 
-PREDICTION_COLUMNS = ["record", "position", "base", "modification", "probability", "p_value",
-                      "q_value", "edge"]
-HEADERS: dict[str, list[str]] = {
-    "predictions": PREDICTION_COLUMNS,
-    "metrics": ["modification", "n_pos", "n_neg", "AUCb", "AUCm", "AP", "threshold", "Sn", "Sp", "Acc",
-                "MCC"],
-    "curves": ["modification", "curve", "x", "y", "threshold"],
-    "explain": ["record", "site", "modification", "probability", "window_position", "position",
-                "nucleotide", "attention", "attribution"],
-    "explain_sites": ["record", "site", "modification", "probability", "logit", "baseline_logit",
-                      "attribution_sum", "delta"],
-    "motifs_table": ["motif_id", "modification", "n_sites", "width", "consensus"],
-    "tomtom": ["query_id", "target_id", "offset", "p_value", "e_value", "q_value", "overlap",
-               "orientation"],
-    "correlation_long": ["class_a", "class_b", "pearson_r", "p_value"],
-    "distances": ["class_a", "class_b", "n_pairs", "observed_median", "expected_median", "p_value"],
-    "comparison": ["modification", "metric", "model", "other", "difference", "low", "high", "better_share"],
-    "variants": ["chrom", "pos", "id", "ref", "alt", "strand", "transcript", "modification", "position",
-                 "ref_base", "alt_base", "ref_probability", "alt_probability", "delta", "ref_p_value",
-                 "alt_p_value", "ref_q_value", "alt_q_value", "call", "edge"],
-}
-# multirm-evaluate --bootstrap's interval columns, after the metrics columns (metrics.CI_COLUMNS).
-METRICS_CI = ["AUCb_low", "AUCb_high", "AUCm_low", "AUCm_high"]
+PREDICTION_COLUMNS = TABLES["predictions"].names
+#: The tools' tables the report reads (their layouts: ``tables.TABLES``).
+TABLE_KINDS = ("predictions", "metrics", "curves", "explain", "explain_sites", "motifs_table", "tomtom",
+               "correlation_long", "distances", "comparison", "variants")
+#: Tables of multirm-evaluate that describe either the model or the baseline (``model`` /
+#: ``other_model`` column, first): ``KIND_baseline`` for the baseline's.
+_BY_MODEL = ("metrics", "curves", "comparison")
 KIND_LABELS = {
-    "predictions": "multirm-predict predictions", "run": "multirm-predict run record",
-    "sites_bed": "significant sites (BED)", "metrics": "multirm-evaluate metrics",
-    "curves": "multirm-evaluate ROC/PR curves", "metrics_baseline": "multirm-evaluate baseline metrics",
-    "curves_baseline": "multirm-evaluate baseline ROC/PR curves", "explain": "multirm-explain windows",
-    "explain_sites": "multirm-explain sites", "motifs_meme": "multirm-motifs MEME motifs",
-    "motifs_table": "multirm-motifs motif table", "tomtom": "multirm-motifs TOMTOM matches",
+    "predictions": TABLES["predictions"].label, "run": "multirm-predict run record",
+    "sites_bed": "significant sites (BED)", "metrics": TABLES["metrics"].label,
+    "curves": TABLES["curves"].label, "metrics_baseline": "multirm-evaluate baseline metrics",
+    "curves_baseline": "multirm-evaluate baseline ROC/PR curves", "explain": TABLES["explain"].label,
+    "explain_sites": TABLES["explain_sites"].label, "motifs_meme": "multirm-motifs MEME motifs",
+    "motifs_table": TABLES["motifs_table"].label, "tomtom": TABLES["tomtom"].label,
     "logos": "multirm-motifs logos", "correlation": "multirm-correlate correlation matrix",
-    "correlation_long": "multirm-correlate correlations", "distances": "multirm-correlate distances",
-    "comparison": "multirm-evaluate comparison with another model",
+    "correlation_long": TABLES["correlation_long"].label, "distances": TABLES["distances"].label,
+    "comparison": TABLES["comparison"].label,
     "comparison_baseline": "multirm-evaluate comparison with the baseline",
-    "variants": "multirm-variants affected positions", "variants_run": "multirm-variants run record",
+    "variants": TABLES["variants"].label, "variants_run": "multirm-variants run record",
 }
 MAX_LOGO_BYTES = 65536
 MAX_LOGOS = 30
@@ -85,39 +72,39 @@ class Limits:
 # ---------------------------------------------------------------------------------------------
 # recognising inputs
 
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(2) == b"\x1f\x8b"
-
-
 def _open_text(path: Path):
-    return gzip.open(path, "rt", newline="") if _is_gzip(path) else open(path, newline="")
+    return gzip.open(path, "rt", newline="") if is_gzip(path) else open(path, newline="")
+
+
+def _first_lines(path: Path, n: int = 1) -> list[str]:
+    """The first ``n`` lines (fewer at the end of the file); ``["\0"]`` when the file is no text."""
+    try:
+        with _open_text(path) as fh:
+            return [line.rstrip("\r\n") for _, line in zip(range(n), fh)] or [""]
+    except (UnicodeDecodeError, OSError, EOFError):
+        return ["\0"]
 
 
 def _first_line(path: Path) -> str:
-    try:
-        with _open_text(path) as fh:
-            return fh.readline(65536).rstrip("\r\n")
-    except (UnicodeDecodeError, OSError, EOFError):
-        return "\0"
+    return _first_lines(path)[0]
 
 
-def _bed_is_sites(path: Path) -> bool:
-    """BED6 whose intervals are single nucleotides named by a class (predict's ``sites.bed``)."""
-    try:
-        with _open_text(path) as fh:
-            lines = [line.rstrip("\r\n") for _, line in zip(range(50), fh)]
-    except (UnicodeDecodeError, OSError, EOFError):
-        return False
-    lines = [line for line in lines if line and not line.startswith(("#", "track", "browser"))]
-    if not lines:
-        return path.suffix == ".bed"
-    for line in lines:
-        f = line.split("\t")
-        if len(f) < 6 or not (f[1].isdigit() and f[2].isdigit()) or int(f[2]) - int(f[1]) != 1 \
-                or f[3] not in CLASS_NAMES:
-            return False
-    return True
+def _table_kind(path: Path, cells: list[str]) -> str | None:
+    """The registry table whose header ``cells`` is; evaluate's tables of the baseline as
+    ``KIND_baseline``, told by their first column (older ones without it: by the file name)."""
+    for kind in TABLE_KINDS:
+        headers = TABLES[kind].headers()
+        if cells not in headers:
+            continue
+        if kind in _BY_MODEL:
+            if cells[0] in ("model", "other_model"):
+                lines = _first_lines(path, 2)
+                described = lines[1].split("\t")[0] if len(lines) > 1 else ""
+                return kind + "_baseline" if described == BASELINE_MODEL else kind
+            if "baseline" in path.name:
+                return kind + "_baseline"
+        return kind
+    return None
 
 
 def classify_file(path: Path) -> str | None:
@@ -126,11 +113,9 @@ def classify_file(path: Path) -> str | None:
         return "logo" if path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" else None
     line = _first_line(path)
     cells = line.split("\t")
-    for kind, header in HEADERS.items():
-        if cells == header or (kind == "metrics" and cells == header + METRICS_CI):
-            if kind in ("metrics", "curves", "comparison") and "baseline" in path.name:
-                return kind + "_baseline"
-            return kind
+    kind = _table_kind(path, cells)
+    if kind is not None:
+        return kind
     if len(cells) > 1 and cells[0] in ("", "modification") and set(cells[1:]) <= set(CLASS_NAMES):
         return "correlation"
     if line.startswith("MEME version"):
@@ -142,7 +127,7 @@ def classify_file(path: Path) -> str | None:
             return None
         tool = record.get("tool") if isinstance(record, dict) else None
         return {"multirm-predict": "run", "multirm-variants": "variants_run"}.get(tool)
-    if _bed_is_sites(path):
+    if is_sites_bed(path):
         return "sites_bed"
     return None
 
@@ -193,22 +178,14 @@ def read_table(path: Path, kind: str) -> pd.DataFrame:
     """A TSV whose header was recognised as ``kind``; numeric columns checked, errors name the line."""
     try:
         df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False,
-                         compression="gzip" if _is_gzip(path) else None)
+                         compression="gzip" if is_gzip(path) else None)
     except (ValueError, pd.errors.ParserError) as exc:
         raise InputError(f"{path}: not a readable table: {str(exc).splitlines()[0]}") from None
-    numeric = {
-        "metrics": list(df.columns[1:]), "metrics_baseline": list(df.columns[1:]),
-        "curves": ["x", "y", "threshold"], "curves_baseline": ["x", "y", "threshold"],
-        "comparison": HEADERS["comparison"][2:], "comparison_baseline": HEADERS["comparison"][2:],
-        "explain": ["site", "probability", "window_position", "attention", "attribution"],
-        "explain_sites": ["site", "probability", "logit", "baseline_logit", "attribution_sum", "delta"],
-        "motifs_table": ["n_sites", "width"], "tomtom": ["offset", "p_value", "e_value", "q_value", "overlap"],
-        "correlation_long": ["pearson_r", "p_value"],
-        "distances": ["n_pairs", "observed_median", "expected_median", "p_value"],
-        "correlation": list(df.columns[1:]),
-        "variants": ["pos", "position", "ref_probability", "alt_probability", "delta", "ref_p_value",
-                     "alt_p_value", "ref_q_value", "alt_q_value", "edge"],
-    }.get(kind, [])
+    if kind == "correlation":
+        numeric = list(df.columns[1:])
+    else:
+        types = TABLES[kind.removesuffix("_baseline")].types
+        numeric = [c for c in df.columns if types.get(c) in ("int", "float")]
     for col in numeric:
         values = pd.to_numeric(df[col].replace({"NA": "nan", "": "nan"}), errors="coerce")
         bad = values.isna() & ~df[col].isin(["NA", "", "nan", "NaN"])
@@ -219,37 +196,6 @@ def read_table(path: Path, kind: str) -> pd.DataFrame:
     return df
 
 
-def read_meme(path: Path) -> dict[str, np.ndarray]:
-    """Letter-probability matrices of a MEME minimal-format file, ``{motif id: (width, 4)}``."""
-    motifs: dict[str, np.ndarray] = {}
-    lines = path.read_text().splitlines()
-    i = 0
-    while i < len(lines):
-        if lines[i].startswith("MOTIF"):
-            parts = lines[i].split()
-            if len(parts) < 2:
-                raise InputError(f"{path}: line {i + 1}: MOTIF without an id")
-            name = parts[1]
-            while i < len(lines) and not lines[i].startswith("letter-probability"):
-                i += 1
-            m = re.search(r"w=\s*(\d+)", lines[i] if i < len(lines) else "")
-            if not m:
-                raise InputError(f"{path}: motif {name}: no 'letter-probability matrix: ... w= N' line")
-            width = int(m.group(1))
-            try:
-                rows = [[float(x) for x in lines[i + 1 + j].split()] for j in range(width)]
-                matrix = np.array(rows, dtype=float)
-            except (ValueError, IndexError):
-                raise InputError(f"{path}: motif {name}: the matrix does not have {width} rows of "
-                                 f"4 numbers (line {i + 2})") from None
-            if matrix.shape != (width, 4):
-                raise InputError(f"{path}: motif {name}: the matrix does not have {width} rows of 4 numbers")
-            motifs[name] = matrix
-            i += width
-        i += 1
-    return motifs  # none is a valid result: multirm-motifs found no motif
-
-
 def read_run(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
@@ -258,16 +204,14 @@ def read_run(path: Path) -> dict:
 
 
 def read_sites_bed(path: Path) -> pd.DataFrame:
-    names = ["chrom", "start", "end", "modification", "score", "strand"]
-    try:
-        df = pd.read_csv(path, sep="\t", header=None, comment="#", usecols=range(6), names=names,
-                         dtype={"chrom": str, "start": np.int64, "end": np.int64, "modification": str,
-                                "score": np.int64, "strand": str})
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame(columns=names)
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise InputError(f"{path}: not a BED6 file: {str(exc).splitlines()[0]}") from None
-    return df
+    """A sites BED as ``chrom start end modification score strand`` (score an integer)."""
+    bed = read_bed(path)
+    score = pd.to_numeric(bed["score"], errors="coerce")
+    if score.isna().any():
+        i = int(np.flatnonzero(score.isna().to_numpy())[0])
+        raise InputError(f"{path}: line {bed['line'].iloc[i]}: score {bed['score'].iloc[i]!r} is not an integer")
+    return (bed.assign(score=score.astype(np.int64)).rename(columns={"name": "modification"})
+            [["chrom", "start", "end", "modification", "score", "strand"]])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -404,7 +348,7 @@ def _chunks(path: Path, dtypes: dict, chunk_rows: int):
     """``read_csv`` chunks; a parse failure becomes an InputError naming the first bad line."""
     try:
         reader = pd.read_csv(path, sep="\t", dtype=dtypes, chunksize=chunk_rows, na_filter=False,
-                             compression="gzip" if _is_gzip(path) else None)
+                             compression="gzip" if is_gzip(path) else None)
         while True:
             try:
                 chunk = next(reader)
@@ -879,7 +823,7 @@ def _variant_sections(rep: Report, rows: pd.DataFrame, limits: Limits) -> None:
 
 def _motif_rows(found: dict[str, Any], notes: list[str]) -> list[dict]:
     table = read_table(found["motifs_table"], "motifs_table") if "motifs_table" in found else None
-    meme = read_meme(found["motifs_meme"]) if "motifs_meme" in found else {}
+    meme = read_meme(found["motifs_meme"], allow_empty=True) if "motifs_meme" in found else {}
     logos = found.get("logos", {})
     tomtom = read_table(found["tomtom"], "tomtom") if "tomtom" in found else None
     ids = list(table["motif_id"]) if table is not None else list(meme) or sorted(logos)

@@ -1,4 +1,5 @@
-"""Sequence input: streaming FASTA / FASTA.gz records and bedtools-style genome headers.
+"""Sequence input: streaming FASTA / FASTA.gz records and bedtools-style genome headers; the one
+gzip detection (``is_gzip``, ``open_input``, ``text_lines``) every reader of the package uses.
 
 Records are read one at a time, so memory is that of the longest record, not of
 the file. Sequences come back upper case in the DNA alphabet (U -> T). ``N`` is
@@ -111,17 +112,51 @@ def genome_positions(locus: GenomeLocus | None, positions: np.ndarray) -> np.nda
     return locus.start + positions
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def is_gzip(path: str | os.PathLike) -> bool:
+    """Whether a file holds gzip data (gzip or bgzip), from its first two bytes, not its name.
+
+    The one place the package detects compression. A missing or unreadable file raises the
+    ``OSError`` that ``open`` raises, so each reader words that error as it documents.
+    """
+    with open(path, "rb") as fh:
+        return fh.read(2) == GZIP_MAGIC
+
+
 def open_input(path: Path) -> IO[bytes]:
     """A binary stream of a plain or gzipped file; a missing or unreadable file is an ``InputError``."""
     try:
+        gz = is_gzip(path)
         fh = open(path, "rb")
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot open: {exc.strerror or exc}") from None
-    if fh.peek(2)[:2] == b"\x1f\x8b":
+    if gz:
         return gzip.GzipFile(fileobj=fh, mode="rb")  # closes with ``fh`` through the caller
     return fh
+
+
+def text_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
+    """(1-based line number, line without line end) of a plain or gzipped text file.
+
+    Raises
+    ------
+    InputError
+        A missing or unreadable file; a truncated or corrupt gzip stream.
+    """
+    path = Path(path)
+    stream = open_input(path)
+    lineno = 0
+    try:
+        with stream:
+            for lineno, raw in enumerate(stream, 1):
+                yield lineno, raw.decode("utf-8", errors="replace").rstrip("\r\n")
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise InputError(f"{path.name}: truncated or corrupt gzip file after line {lineno} "
+                         f"({exc or type(exc).__name__})") from None
 
 
 def _clean(path: Path, rid: str, chunks: list[bytes]) -> str:

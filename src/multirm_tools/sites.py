@@ -1,8 +1,8 @@
 """The labelled sites table: ``id modification label site sequence [source]``.
 
 The format of ../shared/data and of what ``multirm-curate-sites`` writes, read
-by ``multirm-train`` and ``multirm-evaluate``. Gzipped or plain TSV with a
-header. ``label`` 1 = modified site, 0 = unmodified base of the same kind;
+by ``multirm-train`` and ``multirm-evaluate``. Gzipped (detected from the content) or plain TSV
+with a header. ``label`` 1 = modified site, 0 = unmodified base of the same kind;
 ``site`` is the 0-based index of that base in ``sequence`` (DNA or RNA letters).
 """
 
@@ -19,6 +19,7 @@ import pandas as pd
 
 from .constants import BY_NAME, canonical_name
 from .errors import InputError, MultiRMError
+from .seqio import is_gzip
 
 REQUIRED = ["id", "modification", "label", "site", "sequence"]
 COLUMNS = REQUIRED + ["source"]
@@ -45,7 +46,7 @@ def read_sites(path: str | os.PathLike, base_mismatch: str = "error") -> pd.Data
     try:
         df = pd.read_csv(path, sep="\t", dtype={"id": str, "sequence": str, "modification": str,
                                                 "source": str}, keep_default_na=False,
-                         compression="infer")
+                         compression="gzip" if is_gzip(path) else None)
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
     except (EOFError, OSError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError) as exc:

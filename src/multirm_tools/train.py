@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 
 from .bundle import Bundle, load_bundle
 from .constants import BY_NAME
-from .errors import InputError
+from .errors import InputError, UsageError
 from .inference import score_windows
 from .kmers import N_CODE, centre_windows, encode, tokenize
 from .metrics import gmean_threshold
@@ -422,10 +422,11 @@ def train_model(train_df: pd.DataFrame, valid_df: pd.DataFrame, model_config: Mo
         unknown = sorted(set(df["modification"]) - set(classes))
         if unknown:
             raise InputError(f"{name} table has classes the model does not predict: {unknown}")
+    # Options that name classes the run does not train contradict --classes: usage mistakes (exit 2).
     for option in ("class_max_rows", "class_cross_negatives"):
         unknown = sorted(set(getattr(config, option)) - set(classes))
         if unknown:
-            raise InputError(f"{option} (--{option.replace('_', '-')}) names class(es) the model does not "
+            raise UsageError(f"{option} (--{option.replace('_', '-')}) names class(es) the model does not "
                              f"predict: {unknown}")
     absent = [c for c in classes if not (train_df["modification"] == c).any()]
     if absent:
@@ -434,7 +435,7 @@ def train_model(train_df: pd.DataFrame, valid_df: pd.DataFrame, model_config: Mo
         raise InputError(f"members (--members) must be >= 1, got {config.members}")
     unknown = sorted(set(config.specialists) - set(classes))
     if unknown:
-        raise InputError(f"specialists (--specialists) names class(es) the model does not predict: {unknown}")
+        raise UsageError(f"specialists (--specialists) names class(es) the model does not predict: {unknown}")
     if config.precision not in PRECISIONS:
         raise InputError(f"precision (--precision) must be one of {', '.join(PRECISIONS)}, got {config.precision!r}")
 

@@ -32,15 +32,16 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .annotation import Transcript, TranscriptIndex
 from .constants import BY_NAME
-from .curate import Genome, Transcript, TranscriptIndex, reverse_complement
+from .curate import Genome, reverse_complement
 from .errors import InputError
 from .kmers import BASES, N_CODE, encode
 from .model import Network
 from .scan import score_segments
 from .stats import NullHistogram, null_exceedances, p_from_exceedances
+from .tables import TABLES, append_rows, write_tsv
 from .vcf import Allele
-from .writers import FLOAT_FORMAT
 
 CALLS = ("none", "loss", "gain", "site_destroyed")
 STRANDS = ("+", "-")
@@ -306,9 +307,7 @@ def call_rows(rows: np.ndarray, classes: Sequence[str], nulls: dict[str, np.ndar
     return Called(ref_p, alt_p, ref_q, alt_q, delta, call)
 
 
-TSV_COLUMNS = ["chrom", "pos", "id", "ref", "alt", "strand", "transcript", "modification", "position",
-               "ref_base", "alt_base", "ref_probability", "alt_probability", "delta", "ref_p_value",
-               "alt_p_value", "ref_q_value", "alt_q_value", "call", "edge"]
+TSV_COLUMNS = TABLES["variants"].names
 
 #: INFO fields of the annotated VCF: field -> (call, description).
 INFO_FIELDS = {
@@ -377,16 +376,16 @@ def write_tables(tsv: IO[str], bed: IO[str], rows: np.ndarray, called: Called, l
         "delta": called.delta[w], "ref_p_value": called.ref_p[w], "alt_p_value": called.alt_p[w],
         "ref_q_value": called.ref_q[w], "alt_q_value": called.alt_q[w],
         "call": np.array(CALLS, dtype=object)[called.call[w]], "edge": rows["edge"][w].astype(np.int8)})
-    frame.to_csv(tsv, sep="\t", index=False, float_format=FLOAT_FORMAT, na_rep="NA", lineterminator="\n")
+    write_tsv(frame, tsv)
     c = np.flatnonzero(called.call > 0)
     names = np.array([f"{alleles[i].label}|{classes[k]}|{CALLS[v]}" for i, k, v in
                       zip(rows["allele"][c].tolist(), rows["cls"][c].tolist(), called.call[c].tolist())],
                      dtype=object)
     start = rows["pos"][c]
-    pd.DataFrame({"chrom": labels.chrom[c], "start": start, "end": start + 1, "name": names,
-                  "score": np.minimum(np.rint(1000 * np.abs(called.delta[c])), 1000).astype(np.int64),
-                  "strand": strands[rows["strand"][c]]}).to_csv(bed, sep="\t", header=False, index=False,
-                                                               lineterminator="\n")
+    append_rows(bed, pd.DataFrame({
+        "chrom": labels.chrom[c], "start": start, "end": start + 1, "name": names,
+        "score": np.minimum(np.rint(1000 * np.abs(called.delta[c])), 1000).astype(np.int64),
+        "strand": strands[rows["strand"][c]]}))
     return write
 
 

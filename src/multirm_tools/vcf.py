@@ -15,16 +15,14 @@ inserted "T"``).
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
 from collections import Counter
 from pathlib import Path
 from typing import IO, NamedTuple
 
-from .curate import text_lines
 from .errors import InputError
-from .seqio import open_input
+from .seqio import is_gzip, text_lines
 
 _BASES = re.compile(r"^[ACGTN]+$")
 
@@ -78,11 +76,6 @@ def trim(pos0: int, ref: str, alt: str) -> tuple[int, int, str]:
     return pos0 + i, pos0 + len(ref) - j, alt[i:len(alt) - j]
 
 
-def _gzip_stream(fh) -> bool:
-    """Whether ``seqio.open_input`` found gzip (or bgzip) data."""
-    return isinstance(fh, gzip.GzipFile)
-
-
 def read_vcf(path: str | os.PathLike, max_indel: int = 50) -> VcfInput:
     """Read a VCF's alleles (module docstring).
 
@@ -102,8 +95,6 @@ def read_vcf(path: str | os.PathLike, max_indel: int = 50) -> VcfInput:
     """
     path = Path(path)
     name = path.name
-    with open_input(path) as fh:
-        gzipped = _gzip_stream(fh)
     meta: list[str] = []
     columns = None
     alleles: list[Allele] = []
@@ -166,7 +157,7 @@ def read_vcf(path: str | os.PathLike, max_indel: int = 50) -> VcfInput:
         records += 1
     if columns is None or records == 0:
         raise InputError(f"{name}: no VCF records" + ("" if columns else " (no #CHROM header line)"))
-    return VcfInput(meta, columns, alleles, skipped, records, gzipped)
+    return VcfInput(meta, columns, alleles, skipped, records, is_gzip(path))
 
 
 def info_header(field: str, description: str) -> str:

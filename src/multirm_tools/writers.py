@@ -1,4 +1,6 @@
-"""Output files of multirm-predict: the score spool, predictions TSV, BED6, bedGraph, run record.
+"""Output files of multirm-predict: the score spool and the predictions TSV.
+
+BED6 / bedGraph rows are written by ``bed``, TSV tables and run records by ``tables``.
 
 Everything is written column-wise with numpy/pandas, a chunk of rows at a time;
 there is no Python loop per position. Callers open the files (under temporary
@@ -7,7 +9,6 @@ names, see ``cli.common.atomic_path``); these functions only format.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import IO, Iterator
@@ -15,10 +16,11 @@ from typing import IO, Iterator
 import numpy as np
 import pandas as pd
 
-PREDICTION_COLUMNS = ["record", "position", "base", "modification", "probability", "p_value",
-                      "q_value", "edge"]
-FLOAT_FORMAT = "%.6g"
-SCHEMA_VERSION = 1
+# Re-exported while the tools move to ``bed`` and ``tables``.
+from .bed import write_bed6, write_bedgraph, write_bedgraph_header  # noqa: F401
+from .tables import FLOAT_FORMAT, SCHEMA_VERSION, TABLES, append_rows, write_run_record  # noqa: F401
+
+PREDICTION_COLUMNS = TABLES["predictions"].names
 
 #: One scored (position, class) pair in the spool between the two passes.
 SPOOL_DTYPE = np.dtype([("rec", "<i4"), ("pos", "<i8"), ("cls", "u1"), ("edge", "u1"),
@@ -68,11 +70,6 @@ def format_floats(values: np.ndarray) -> np.ndarray:
     return np.array([fmt % v for v in np.asarray(values, dtype=np.float64).tolist()], dtype=object)
 
 
-def _to_csv(frame: pd.DataFrame, fh: IO[str]) -> None:
-    frame.to_csv(fh, sep="\t", header=False, index=False, float_format=FLOAT_FORMAT,
-                 lineterminator="\n")
-
-
 def write_predictions_header(fh: IO[str]) -> None:
     fh.write("\t".join(PREDICTION_COLUMNS) + "\n")
 
@@ -85,34 +82,7 @@ def write_predictions(fh: IO[str], record: np.ndarray, position: np.ndarray, bas
     ``position`` is 1-based, ``base`` in RNA letters, ``edge`` 0/1. Float columns
     may be given already formatted (``format_floats``), which is faster.
     """
-    _to_csv(pd.DataFrame({"record": record, "position": position, "base": base,
+    append_rows(fh, pd.DataFrame({"record": record, "position": position, "base": base,
                           "modification": modification, "probability": probability,
                           "p_value": p_value, "q_value": q_value,
-                          "edge": np.asarray(edge, dtype=np.int8)}), fh)
-
-
-def write_bed6(fh: IO[str], chrom: np.ndarray, start: np.ndarray, name: np.ndarray,
-               probability: np.ndarray, strand: np.ndarray) -> None:
-    """Append single-base BED6 rows: ``chrom start start+1 name round(1000 * p) strand``."""
-    start = np.asarray(start, dtype=np.int64)
-    score = np.rint(1000.0 * np.asarray(probability, dtype=np.float64)).astype(np.int64)
-    _to_csv(pd.DataFrame({"chrom": chrom, "start": start, "end": start + 1, "name": name,
-                          "score": score, "strand": strand}), fh)
-
-
-def write_bedgraph_header(fh: IO[str], name: str, description: str) -> None:
-    fh.write(f'track type=bedGraph name="{name}" description="{description}"\n')
-
-
-def write_bedgraph(fh: IO[str], chrom: np.ndarray, start: np.ndarray, value: np.ndarray) -> None:
-    """Append single-base bedGraph rows ``chrom start start+1 value`` (0-based start)."""
-    start = np.asarray(start, dtype=np.int64)
-    _to_csv(pd.DataFrame({"chrom": chrom, "start": start, "end": start + 1, "value": value}), fh)
-
-
-def write_run_record(path: str | os.PathLike, record: dict) -> None:
-    """Write the provenance record (JSON) of a run, ``schema_version`` added."""
-    with open(path, "w") as fh:
-        json.dump({"tag": "multirm-tools run", "schema_version": SCHEMA_VERSION, **record}, fh,
-                  indent=2, sort_keys=False)
-        fh.write("\n")
+                          "edge": np.asarray(edge, dtype=np.int8)}))

@@ -1,4 +1,8 @@
-"""What every tool shares: error handling, common options, atomic output paths."""
+"""What every tool shares: the parser, the common options, error handling and exit codes.
+
+Option value types live in ``multirm_tools.argtypes`` and output paths in ``multirm_tools.paths``;
+they are imported here too, so a tool takes everything shared from this one module.
+"""
 
 from __future__ import annotations
 
@@ -8,52 +12,15 @@ import os
 import signal
 import sys
 import traceback
-from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import torch
 
 from .. import __version__
+from ..argtypes import nonneg_int, positive_fraction, positive_int, probability  # noqa: F401 (tools import them here)
 from ..constants import canonical_name
-from ..errors import InputError, MultiRMError, UsageError
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
-    return value
-
-
-def probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 1")
-    return value
-
-
-def nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
-    return value
-
-
-def positive_fraction(text: str) -> float:
-    """A share in (0, 1]."""
-    value = probability(text)
-    if value == 0.0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
-    return value
+from ..errors import MultiRMError, UsageError
+from ..paths import atomic_path, check_output_dir, check_output_file, nearest_existing  # noqa: F401 (same)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -175,44 +142,6 @@ def _raise_terminated(signum, frame):
     raise Terminated(signum)
 
 
-def nearest_existing(path: Path) -> Path:
-    """``path`` or its nearest ancestor that exists."""
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
-
-
-def check_output_dir(path: str | os.PathLike, flag: str = "-o/--outdir") -> Path:
-    """Before any work: ``path`` is a folder, or can be made one, that this process may write in.
-
-    Creates nothing: folders are made once the inputs have been read.
-    """
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"{flag} {path}: exists and is not a folder")
-    base = nearest_existing(path)
-    if not base.is_dir():
-        raise UsageError(f"{flag} {path}: {base} is a file, not a folder")
-    if not os.access(base, os.W_OK | os.X_OK):
-        raise InputError(f"{flag} {path}: cannot write in {base} (permission denied)")
-    return path
-
-
-def check_output_file(path: str | os.PathLike, flag: str = "-o/--output", parents: bool = False) -> Path:
-    """Before any work: ``path`` can be written as a file: not a folder, in a writable folder
-    (``parents``: a folder this process may create)."""
-    path = Path(path)
-    if path.is_dir():
-        raise UsageError(f"{flag} {path}: is a folder; give a file name")
-    base = nearest_existing(path.parent) if parents else path.parent
-    if not base.is_dir():
-        raise UsageError(f"{flag} {path}: folder {path.parent} does not exist" if base == path.parent
-                         else f"{flag} {path}: {base} is a file, not a folder")
-    if not os.access(base, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise InputError(f"{flag} {path}: cannot write there (permission denied)")
-    return path
-
-
 def run_main(body: Callable[[argparse.Namespace], int | None], parser: argparse.ArgumentParser,
              argv: list[str] | None) -> int:
     """Parse ``argv``, run ``body``; a ``MultiRMError`` becomes one stderr line and its exit code.
@@ -253,19 +182,3 @@ def run_main(body: Callable[[argparse.Namespace], int | None], parser: argparse.
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds.
-
-    A failed run therefore leaves no partial output under the final name.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.part{os.getpid()}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()

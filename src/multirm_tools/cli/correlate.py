@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
-from pathlib import Path
 
-import pandas as pd
 
-from .. import __version__
-from ..bundle import load_bundle
-from ..constants import canonical_name
-from ..correlate import (MEASURES, attention_correlation, attention_deviations, attention_queries, common_windows,
+from ..bundle import load_bundle, require_attention
+from ..correlate import (MEASURES, read_site_beds, attention_correlation, attention_deviations, attention_queries, common_windows,
                          correlation_tables, distance_table, pearson_matrix)
 from ..kmers import encode
 from ..seqio import read_fasta
 from ..errors import InputError, UsageError
-from ..writers import FLOAT_FORMAT, write_run_record
+from ..tables import run_header, write_run_record, write_tsv
 from .common import (add_model_option, add_outdir_option, atomic_path, base_parser, check_output_dir, positive_int,
                      run_main)
-from .explain import read_bed, require_attention
 
 PROG = "multirm-correlate"
 
@@ -85,46 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def read_sites(paths: list[str]) -> pd.DataFrame:
-    """Sites of all BED files: ``chrom start strand modification`` (canonical class names).
-
-    Raises
-    ------
-    InputError
-        An empty file, or a row whose name is no class in a file whose name is none either.
-    """
-    frames = []
-    for path in paths:
-        bed = read_bed(path)
-        name = Path(path).name
-        if bed.empty:
-            raise InputError(f"{name}: no sites (empty BED file)")
-        try:
-            fallback = canonical_name(Path(path).name.split(".")[0])
-        except UsageError:
-            fallback = None
-        classes = []
-        for n, line in zip(bed["name"], bed["line"]):
-            try:
-                classes.append(canonical_name(n))
-            except UsageError:
-                if fallback is None:
-                    raise InputError(f"{name} line {line}: name {n!r} is no modification class, and "
-                                     f"neither is the file name") from None
-                classes.append(fallback)
-        frames.append(pd.DataFrame({"chrom": bed["chrom"], "start": bed["start"],
-                                    "strand": bed["strand"], "modification": classes}))
-    return pd.concat(frames, ignore_index=True)
-
-
-def _write_tsv(df: pd.DataFrame, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, sep="\t", index=False, float_format=FLOAT_FORMAT, na_rep="NA",
-                  lineterminator="\n")
-
-
 def _body(args: argparse.Namespace, argv: list[str] | None) -> int:
     outdir = check_output_dir(args.outdir)
+    if args.fasta and args.measure != "attention":
+        raise UsageError(f"--fasta draws the windows of --measure attention; --measure {args.measure} reads none")
     require_attention(args.model, PROG)
     bundle = load_bundle(args.model)
     classes = list(bundle.config.classes)
@@ -146,7 +104,7 @@ def _body(args: argparse.Namespace, argv: list[str] | None) -> int:
     matrix, long = correlation_tables(compared, r, p)
     distances = None
     if args.sites:
-        sites = read_sites(args.sites)
+        sites = read_site_beds(args.sites)
         present = [c for c in classes if c in set(sites["modification"])]
         present += sorted(set(sites["modification"]) - set(classes))
         if len(present) < 2:
@@ -159,17 +117,15 @@ def _body(args: argparse.Namespace, argv: list[str] | None) -> int:
                   disable=args.quiet or not sys.stderr.isatty()) as bar:
             distances = distance_table(sites, present, args.shuffles, args.seed, progress=bar.update)
     outdir.mkdir(parents=True, exist_ok=True)
-    _write_tsv(matrix, outdir / "correlation.tsv")
-    _write_tsv(long, outdir / "correlation_long.tsv")
+    write_tsv(matrix, outdir / "correlation.tsv")
+    write_tsv(long, outdir / "correlation_long.tsv")
     outputs = ["correlation.tsv", "correlation_long.tsv"]
     if distances is not None:
-        _write_tsv(distances, outdir / "distances.tsv")
+        write_tsv(distances, outdir / "distances.tsv")
         outputs.append("distances.tsv")
     with atomic_path(outdir / "run.json") as tmp:
         write_run_record(tmp, {
-            "tool": PROG,
-            "version": __version__,
-            "command_line": shlex.join([PROG, *(sys.argv[1:] if argv is None else argv)]),
+            **run_header(PROG, argv),
             "model": {"path": bundle.path, "sha256": bundle.sha256},
             "measure": args.measure,
             **({"fasta": args.fasta, "windows": int(len(windows)), "permutations": args.permutations}

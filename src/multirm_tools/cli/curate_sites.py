@@ -9,13 +9,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..curate import (SPLITS, CurateOptions, Report, assign_splits, check_window, class_motifs,
-                      curate_sites, deduplicate, finish_table, open_genome, read_annotation,
-                      read_exclusion_bed, read_labelled, read_site_bed)
+from ..annotation import read_annotation
 from ..constants import canonical_name
+from ..curate import (SPLITS, CurateOptions, Report, assign_splits, check_window, class_motifs, curate_sites,
+                      deduplicate, finish_table, open_genome, read_exclusion_bed, read_labelled,
+                      read_site_bed)
 from ..errors import InputError, UsageError
-from .common import (add_classes_option, add_outdir_option, atomic_path, base_parser, check_output_dir, nonneg_int,
-                     positive_int, run_main)
+from ..tables import write_tsv
+from .common import (add_classes_option, add_outdir_option, atomic_path, base_parser, check_output_dir,
+                     nonneg_int, positive_int, run_main)
 
 DEFAULT_WINDOW = 1001
 EPILOG = """\
@@ -126,11 +128,6 @@ def _write_fasta(df: pd.DataFrame, path: Path) -> None:
                      f"edge={row.edge}\n{row.sequence}\n")
 
 
-def _write_tsv(df: pd.DataFrame, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, sep="\t", index=False, lineterminator="\n")
-
-
 def run(args: argparse.Namespace) -> int:
     if args.labelled and (args.sites or args.genome or args.annotation or args.exclude):
         raise UsageError("--labelled imports labelled sets; it cannot be combined with --sites, "
@@ -176,11 +173,11 @@ def run(args: argparse.Namespace) -> int:
     df = finish_table(df, split, report)
 
     outdir.mkdir(parents=True, exist_ok=True)
-    _write_tsv(df, outdir / "sites.tsv")
+    write_tsv(df, outdir / "sites.tsv", float_format=None)
     for name in SPLITS:
-        _write_tsv(df[df["split"] == name], outdir / f"{name}.tsv")
+        write_tsv(df[df["split"] == name], outdir / f"{name}.tsv", float_format=None)
     _write_fasta(df, outdir / "sites.fa")
-    _write_tsv(report.table(), outdir / "report.tsv")
+    write_tsv(report.table(), outdir / "report.tsv", float_format=None)
     counts = df.groupby("split").size()
     print(f"multirm-curate-sites: {len(df)} rows ({', '.join(f'{s} {int(counts.get(s, 0))}' for s in SPLITS)}), "
           f"{int((df['label'] == 1).sum())} sites, {int((df['label'] == 0).sum())} negatives, "

@@ -9,16 +9,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..argtypes import odd_positive_int
 from ..baseline import fit_baseline, predict_baseline, table_windows
 from ..bundle import load_bundle
 from ..errors import InputError, UsageError
 from ..inference import score_windows, zero_wrong_base
 from ..metrics import compare_scores, evaluate_scores
 from ..sites import read_many
-from .common import (add_compute_options, add_model_option, add_outdir_option, atomic_path, base_parser,
-                     check_output_dir, nonneg_int, run_main, setup_compute)
-
-FLOAT_FORMAT = "%.6g"
+from ..tables import BASELINE_MODEL, naming_model, write_tsv
+from .common import (add_compute_options, add_model_option, add_outdir_option, base_parser, check_output_dir,
+                     nonneg_int, run_main, setup_compute)
 
 
 def parse_arguments() -> argparse.ArgumentParser:
@@ -47,15 +47,11 @@ def parse_arguments() -> argparse.ArgumentParser:
     group = parser.add_argument_group("baseline")
     group.add_argument("--baseline-train", nargs="+", metavar="TABLE", default=None,
                        help="train the LightGBM one-hot baseline on these tables and evaluate it too")
-    group.add_argument("--baseline-window", type=int, default=None,
+    # An even or non-positive window is a usage mistake (exit 2), refused by argparse before any work.
+    group.add_argument("--baseline-window", type=odd_positive_int, default=None,
                        help="baseline window in nt (odd; default: the model's window)")
     add_compute_options(parser)
     return parser
-
-
-def _write_tsv(df: pd.DataFrame, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, sep="\t", index=False, float_format=FLOAT_FORMAT, na_rep="NA")
 
 
 def _table_scores(bundle, df: pd.DataFrame, classes: list[str], batch_size: int, device) -> np.ndarray:
@@ -94,9 +90,7 @@ def run(args: argparse.Namespace) -> int:
             df, scores, _table_scores(other, df, classes, args.batch_size, device), classes,
             args.bootstrap, **boot)
     if args.baseline_train:
-        window = args.baseline_window or cfg.window
-        if window < 1 or window % 2 != 1:
-            raise InputError(f"--baseline-window must be a positive odd number, got {window}")
+        window = cfg.window if args.baseline_window is None else args.baseline_window
         train = read_many(args.baseline_train, base_mismatch="drop")
         models = fit_baseline(train, window, seed=args.seed, threads=torch_threads())
         base_windows = table_windows(df, window)
@@ -108,11 +102,14 @@ def run(args: argparse.Namespace) -> int:
             comparisons["comparison_baseline"] = compare_scores(df, scores, base_scores, classes, args.bootstrap,
                                                                 unscored=unscored, **boot)
     out.mkdir(parents=True, exist_ok=True)
+    # Each table names the model it describes, so the report never goes by file names.
+    names = {"": Path(bundle.path).name, "_baseline": BASELINE_MODEL}
     for suffix, (metrics, curves) in results.items():
-        _write_tsv(metrics, out / f"metrics{suffix}.tsv")
-        _write_tsv(curves, out / f"curves{suffix}.tsv")
+        write_tsv(naming_model(metrics, names[suffix]), out / f"metrics{suffix}.tsv")
+        write_tsv(naming_model(curves, names[suffix]), out / f"curves{suffix}.tsv")
+    others = {"comparison": Path(other.path).name if other is not None else None, "comparison_baseline": BASELINE_MODEL}
     for name, table in comparisons.items():
-        _write_tsv(table, out / f"{name}.tsv")
+        write_tsv(naming_model(table, others[name], "other_model"), out / f"{name}.tsv")
     for line in summary_lines(results, args.bootstrap > 0):
         print(f"multirm-evaluate: {line}", file=sys.stderr)
     for name, table in comparisons.items():

@@ -3,35 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import math
-import shlex
 import sys
-import warnings
-from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
-from .. import __version__
 from ..bundle import load_bundle
 from ..constants import canonical_name
-from ..errors import InputError, MultiRMError, UsageError
-from ..motifs import (
-    RNA,
-    TOMTOM_COLUMNS,
-    Tracks,
-    compare_motifs,
-    consensus,
-    extract_regions,
-    find_motifs,
-    read_meme,
-    tracks_from_explain,
-    write_logo,
-    write_meme,
-)
-from ..writers import write_run_record
-from .common import (add_classes_option, add_compute_options, add_model_option, add_outdir_option, atomic_path,
-                     base_parser, check_output_dir, nonneg_int, positive_fraction, positive_int, probability, run_main,
+from ..errors import MultiRMError, UsageError
+from ..motifs import tracks_from_explain
+from ..motifs_run import explain_table_sites, filter_classes, find_and_write, known_motifs, read_explain
+from ..tables import run_header
+from .common import (add_classes_option, add_compute_options, add_model_option, add_outdir_option, base_parser,
+                     check_output_dir, nonneg_int, positive_fraction, positive_int, probability, run_main,
                      setup_compute)
 
 PROG = "multirm-motifs"
@@ -65,8 +46,6 @@ outputs (in OUTDIR):
   run.json           provenance: version, command line, inputs, options, counts
   Files appear only when the whole run succeeds.
 """
-
-
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,113 +107,6 @@ def _wanted_classes(text: str | None) -> list[str] | None:
     return wanted
 
 
-def _read_explain(arg: str) -> tuple[pd.DataFrame, Path]:
-    path = Path(arg)
-    if path.is_dir():
-        path = path / "explain.tsv"
-    try:
-        df = pd.read_csv(path, sep="\t", dtype={"record": str, "nucleotide": str, "modification": str},
-                         keep_default_na=False, na_values=[])
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read ({exc})") from None
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{path}: empty file; expected the explain.tsv of multirm-explain") from None
-    except pd.errors.ParserError as exc:
-        raise InputError(f"{path}: not a tab-separated table ({str(exc).splitlines()[0]})") from None
-    return df, path
-
-
-def _filter_classes(tracks: Tracks, wanted: list[str] | None, source: str) -> Tracks:
-    try:
-        names = np.array([canonical_name(m) for m in tracks.modification], dtype=object)
-    except MultiRMError as exc:
-        raise InputError(f"{source}: {exc}") from None
-    tracks = tracks._replace(modification=names)
-    if wanted is None:
-        return tracks
-    absent = [c for c in wanted if c not in set(names)]
-    if absent:
-        raise UsageError(f"--classes: {source} has no sites of {', '.join(absent)} "
-                         f"(it has {', '.join(sorted(set(names)))})")
-    keep = np.isin(names, wanted)
-    return Tracks(*(a[keep] for a in tracks[:5]), tracks.first_offset)
-
-
-def _explain_sites(args, wanted: list[str] | None, progress: bool) -> tuple[Tracks, dict]:
-    """Score the tables' centre windows, keep true positives among the top scores, explain them."""
-    import torch
-
-    from ..baseline import table_windows
-    from ..explain import ExplainWarning, attention_nt, explain_pairs
-    from ..inference import score_windows, zero_wrong_base
-    from ..kmers import tokenize
-    from ..sites import read_many
-
-    device = setup_compute(args.device, args.threads)
-    bundle = load_bundle(args.model, device=device)
-    cfg = bundle.config
-    df = read_many(args.sites, base_mismatch="drop")
-    classes = wanted or [c for c in cfg.classes if c in set(df["modification"])]
-    foreign = sorted(set(classes) - set(cfg.classes))
-    if foreign:
-        raise UsageError(f"class(es) {', '.join(foreign)} are not predicted by the model {bundle.path} "
-                         f"(it predicts {', '.join(cfg.classes)})")
-    absent = [c for c in classes if c not in set(df["modification"])]
-    if absent:
-        raise UsageError(f"--classes: {', '.join(args.sites)} have no rows of {', '.join(absent)}")
-    df = df[df["modification"].isin(classes)].reset_index(drop=True)
-    windows = table_windows(df, cfg.window)
-    scores = zero_wrong_base(windows, score_windows(bundle.model, windows, args.batch_size, device), cfg.classes)
-    chosen, counts = [], {}
-    for cls in classes:
-        rows = np.flatnonzero(df["modification"].to_numpy() == cls)
-        s = scores[rows, cfg.classes.index(cls)]
-        top = rows[np.argsort(-s, kind="stable")[:math.ceil(args.top_fraction * len(rows))]]
-        tp = top[df["label"].to_numpy()[top] == 1]
-        counts[cls] = {"rows": len(rows), "top": len(top), "true_positives": len(tp)}
-        chosen.extend(sorted(tp))
-    if not chosen:
-        raise InputError(f"{', '.join(args.sites)}: no true positives (label 1) among the top "
-                         f"{args.top_fraction:g} of scores of any class; nothing to explain")
-    chosen = np.asarray(chosen)
-    class_index = np.array([cfg.classes.index(c) for c in df["modification"].to_numpy()[chosen]])
-    from tqdm import tqdm
-
-    codes = windows[chosen]
-    with tqdm(total=len(chosen), desc="explaining", unit="site", disable=not progress, file=sys.stderr) as bar:
-        if args.score == "attention":  # no gradients needed
-            values = np.empty(codes.shape)
-            for lo in range(0, len(codes), args.batch_size):
-                tok = torch.as_tensor(tokenize(codes[lo:lo + args.batch_size], cfg.k), device=device)
-                att = attention_nt(bundle.model, tok)
-                values[lo:lo + len(tok)] = att[np.arange(len(tok)), class_index[lo:lo + len(tok)]]
-                bar.update(len(tok))
-        else:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", ExplainWarning)
-                values = explain_pairs(bundle.model, codes, class_index, args.steps, args.ig_baseline,
-                                       args.batch_size, device, progress=bar.update).attribution
-            for w in caught:
-                print(f"{PROG}: warning: {w.message}", file=sys.stderr)
-    values = np.where(codes == 4, 0.0, values)
-    tracks = Tracks(df["modification"].to_numpy()[chosen], df["id"].to_numpy()[chosen],
-                    df["site"].to_numpy()[chosen] + 1, codes, values, -(cfg.window // 2))
-    return tracks, {"model": str(bundle.path), "per_class": counts}
-
-
-def _known_motifs(path: str | None) -> dict[str, np.ndarray] | None:
-    if path is None:
-        return None
-    known = read_meme(path)
-    if len(known) < 25:
-        print(f"{PROG}: warning: {path} holds {len(known)} motif(s); TOMTOM p-values depend on the "
-              f"targets and are unreliable with fewer than 25 (MEME's tomtom warns below 50)",
-              file=sys.stderr)
-    return known
-
-
 def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     out = check_output_dir(args.outdir)
     if args.min_bits < 0 or args.min_bits > 2:
@@ -243,83 +115,29 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         raise UsageError("--model is used with --sites only; multirm-explain already chose the model")
     progress = not args.quiet and sys.stderr.isatty()
     wanted = _wanted_classes(args.classes)
-    known = _known_motifs(args.known)  # a bad known-motif file fails before any work
+    known = known_motifs(args.known, _warn)  # a bad known-motif file fails before any work
     if args.explain is not None:
-        table, source = _read_explain(args.explain)
-        tracks = _filter_classes(tracks_from_explain(table, args.score, str(source)), wanted, str(source))
+        table, source = read_explain(args.explain)
+        tracks = filter_classes(tracks_from_explain(table, args.score, str(source)), wanted, str(source))
         inputs = {"explain": str(source)}
     else:
-        tracks, inputs = _explain_sites(args, wanted, progress)
+        device = setup_compute(args.device, args.threads)
+        tracks, inputs = explain_table_sites(
+            args.sites, load_bundle(args.model, device=device), wanted, top_fraction=args.top_fraction,
+            score=args.score, steps=args.steps, ig_baseline=args.ig_baseline, batch_size=args.batch_size,
+            device=device, progress=progress, warn=_warn)
         inputs["sites"] = list(args.sites)
-    regions, dropped = extract_regions(tracks, args.width, args.max_shift)
-    if not len(regions.codes):
-        raise InputError(f"no site has a {args.width}-nt segment without N; use a smaller --width")
-
-    from tqdm import tqdm
-
-    n_classes = len(pd.unique(regions.modification))
-    with tqdm(total=n_classes, desc="motifs", unit="class", disable=not progress, file=sys.stderr) as bar:
-        motifs = find_motifs(regions, args.method, args.min_sites, args.max_motifs, args.min_bits,
-                             seed=args.seed, progress=lambda msg: (bar.set_postfix_str(msg), bar.update()))
-    found = {m.motif_id: m.probs for m in motifs}
-    table = pd.DataFrame({"motif_id": [m.motif_id for m in motifs],
-                          "modification": [m.modification for m in motifs],
-                          "n_sites": [len(m.members) for m in motifs],
-                          "width": [len(m.probs) for m in motifs],
-                          "consensus": [consensus(m.probs) for m in motifs]},
-                         columns=["motif_id", "modification", "n_sites", "width", "consensus"])
-    occurrences = _occurrences(motifs, regions)
-    hits = None
-    if known is not None:
-        hits = compare_motifs(found, known, args.both_strands, threads=1)
-        hits = hits[hits["q_value"] <= args.max_q].reset_index(drop=True)
-
-    out.mkdir(parents=True, exist_ok=True)
-    logos = out / "logos"
-    logos.mkdir(exist_ok=True)
-    for m in motifs:
-        with atomic_path(logos / f"{m.motif_id}.png") as png, atomic_path(logos / f"{m.motif_id}.svg") as svg:
-            write_logo(m.probs, png, svg, f"{m.motif_id} ({len(m.members)} sites)")
-    with atomic_path(out / "motifs.meme") as tmp, open(tmp, "w") as fh:
-        write_meme(fh, found, {m.motif_id: len(m.members) for m in motifs})
-    with atomic_path(out / "motifs.tsv") as tmp:
-        table.to_csv(tmp, sep="\t", index=False)
-    with atomic_path(out / "motif_sites.tsv") as tmp:
-        occurrences.to_csv(tmp, sep="\t", index=False)
-    if hits is not None:
-        with atomic_path(out / "tomtom.tsv") as tmp:
-            hits.to_csv(tmp, sep="\t", index=False, float_format="%.6g", columns=TOMTOM_COLUMNS)
-    n_sites = {str(c): int((regions.modification == c).sum()) for c in pd.unique(regions.modification)}
-    with atomic_path(out / "run.json") as tmp:
-        write_run_record(tmp, {
-            "tool": PROG, "version": __version__, "command_line": shlex.join([PROG, *(sys.argv[1:] if argv is None else argv)]),
-            "inputs": inputs, "known": args.known,
-            "options": {k: getattr(args, k) for k in ("score", "classes", "width", "max_shift", "method",
-                                                      "min_sites", "max_motifs", "min_bits", "seed", "max_q",
-                                                      "both_strands")},
-            "counts": {"sites": n_sites, "sites_without_segment": dropped, "motifs": len(motifs),
-                       "tomtom_matches": None if hits is None else len(hits)}})
-    summary = ", ".join(f"{c} {n}" for c, n in n_sites.items())
-    matched = "" if hits is None else f", {hits['query_id'].nunique()} matched a known motif at q <= {args.max_q:g}"
-    print(f"{PROG}: {sum(n_sites.values())} sites ({summary}), {len(motifs)} motif(s){matched} -> {out}",
+    n = find_and_write(tracks, out, vars(args), known, run_header=run_header(PROG, argv), inputs=inputs,
+                       progress=progress)
+    summary = ", ".join(f"{c} {k}" for c, k in n["sites"].items())
+    matched = "" if known is None else f", {n['matched']} matched a known motif at q <= {args.max_q:g}"
+    print(f"{PROG}: {sum(n['sites'].values())} sites ({summary}), {n['motifs']} motif(s){matched} -> {out}",
           file=sys.stderr)
     return 0
 
 
-def _occurrences(motifs, regions) -> pd.DataFrame:
-    rows = []
-    letters = np.array(list(RNA + "N"))
-    for m in motifs:
-        w = len(m.probs)
-        for member, start in zip(m.members, m.starts):
-            # start: window position of the first motif column; the region holds the segment
-            # from offset - max_shift on, so the occurrence is at column start - offset + max_shift
-            col = start - regions.offset[member] + regions.max_shift
-            seg = "".join(letters[regions.codes[member, col:col + w]])
-            site = int(regions.site[member])
-            rows.append((m.motif_id, m.modification, regions.record[member], site, site + start,
-                         site + start + w - 1, seg))
-    return pd.DataFrame(rows, columns=["motif_id", "modification", "record", "site", "start", "end", "segment"])
+def _warn(message: str) -> None:
+    print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

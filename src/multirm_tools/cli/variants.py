@@ -4,32 +4,23 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import shlex
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
+from ..annotation import read_annotation
 from ..bundle import load_bundle
-from ..curate import open_genome, read_annotation
+from ..curate import open_genome
 from ..errors import UsageError
 from ..model import EnsembleNet
-from ..variants import (
-    CALLS,
-    INFO_FIELDS,
-    call_rows,
-    check_alleles,
-    info_entries,
-    place,
-    row_labels,
-    score_alleles,
-    write_tables,
-)
+from ..variants import (CALLS, INFO_FIELDS, call_rows, check_alleles, info_entries, place, row_labels,
+                        score_alleles, write_tables)
 from ..vcf import info_header, read_vcf, write_annotated_vcf
-from ..writers import write_run_record
-from .common import (add_classes_option, add_compute_options, add_model_option, add_outdir_option, atomic_path,
-                     base_parser, check_output_dir, nonneg_int, probability, resolve_classes, run_main, setup_compute)
+from ..tables import run_header, write_run_record
+from .common import (add_classes_option, add_compute_options, add_model_option, add_outdir_option,
+                     atomic_path, base_parser, check_output_dir, nonneg_int, probability, resolve_classes,
+                     run_main, setup_compute)
 
 PROG = "multirm-variants"
 
@@ -140,14 +131,13 @@ def _body(args: argparse.Namespace, argv: list[str] | None) -> int:
         with open(atomic("variants.tsv"), "w") as tsv, open(atomic("affected_sites.bed"), "w") as bed:
             written = write_tables(tsv, bed, scores.rows, called, labels, classes, vcf.alleles, args.min_delta)
         headers = [info_header(f, d) for f, (_, d) in INFO_FIELDS.items()]
-        headers.append(f"##{PROG}Command={shlex.join([PROG, *(sys.argv[1:] if argv is None else argv)])}")
+        header = run_header(PROG, argv)
+        headers.append(f"##{PROG}Command={header['command_line']}")
         write_annotated_vcf(args.vcf, atomic(vcf_name), vcf, headers,
                             info_entries(scores.rows, called, classes, vcf.alleles, scores.max_delta,
                                          args.min_delta))
         write_run_record(atomic("run.json"), {
-            "tool": PROG,
-            "version": __version__,
-            "command_line": shlex.join([PROG, *(sys.argv[1:] if argv is None else argv)]),
+            **header,
             "inputs": {"vcf": str(args.vcf), "fasta": str(args.fasta), "annotation": args.annotation,
                        "transcriptome": args.transcriptome},
             "model": {"path": bundle.path, "sha256": bundle.sha256, "members": bundle.n_members,
