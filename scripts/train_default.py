@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 
 from multirm_tools.bundle import save_bundle
-from multirm_tools.cli.train import class_counts, class_rates, int_list
+from multirm_tools.train_options import class_counts, class_rates, int_list
 from multirm_tools.model import ARCHITECTURES, ModelConfig
 from multirm_tools.sites import read_sites, write_sites
 from multirm_tools.train import PRECISIONS, TrainConfig, split_calibration, train_model

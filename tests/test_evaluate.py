@@ -15,6 +15,7 @@ import torch
 
 from multirm_tools.baseline import fit_baseline, predict_baseline, table_windows
 from multirm_tools.bundle import Bundle, load_bundle, save_bundle
+from multirm_tools import evaluate_run
 from multirm_tools.cli import evaluate
 from multirm_tools.inference import score_windows, zero_wrong_base
 from multirm_tools.metrics import evaluate_scores
@@ -223,8 +224,8 @@ def test_only_the_networks_of_the_tables_classes_run(tmp_path, tiny_bundle_facto
     sites = tmp_path / "m6a.tsv"
     write_sites(make_sites(("m6A",), 12, length=31, seed=5), sites)
     ran = []
-    real = evaluate.score_windows
-    monkeypatch.setattr(evaluate, "score_windows", lambda model, *a: ran.append(model) or real(model, *a))
+    real = evaluate_run.score_windows
+    monkeypatch.setattr(evaluate_run, "score_windows", lambda model, *a: ran.append(model) or real(model, *a))
     assert evaluate.main(["--model", str(path), "--sites", str(sites), "--outdir", str(tmp_path / "out"),
                           "--threads", "1"]) == 0
     assert [len(m.members) for m in ran] == [1]  # the m6A network alone

@@ -4,7 +4,7 @@ The flow: ``parse_position`` (``--position RECORD:POS[:CLASS]``), ``requests_fro
 (significant rows of multirm-predict's predictions.tsv) and ``requests_from_bed`` (its sites.bed,
 genome coordinates) give ``Request``s; ``load_records`` streams the FASTA once, keeps the records
 asked for and maps genome requests to record positions; ``choose_pairs`` checks each request (record,
-position, base, class) and resolves it to unique ``Pairs`` with their windows; ``limit_pairs``
+position, base, class) and resolves it to unique ``Pairs`` with their windows; ``most_probable``
 keeps the most probable ``--max-sites``.
 
 Exit codes follow what was wrong: a ``--position`` the user typed is a usage mistake (2), a row of
@@ -231,14 +231,14 @@ def choose_pairs(requests: list[Request], records: dict[str, Record], bundle, al
     return Pairs(recs, pos, cls, windows), notes
 
 
-def limit_pairs(pairs: Pairs, probs: np.ndarray, max_sites: int) -> tuple[Pairs, np.ndarray, str | None]:
-    """Keep the ``max_sites`` most probable pairs, in their original order."""
+def most_probable(pairs: Pairs, bundle, max_sites: int, batch_size: int, device) -> tuple[Pairs, str | None]:
+    """Keep the ``max_sites`` most probable pairs, in their original order, and say what was dropped."""
     n = len(pairs.pos)
     if n <= max_sites:
-        return pairs, probs, None
+        return pairs, None
+    probs = score_windows(bundle.model, pairs.windows, batch_size, device)[np.arange(n), pairs.cls]
     order = np.argsort(-probs, kind="stable")
     keep = np.sort(order[:max_sites])
     note = (f"--max-sites {max_sites}: explaining the {max_sites} most probable of {n} site-class pairs; "
             f"dropped {n - max_sites} with probability <= {probs[order[max_sites]]:.4g}")
-    return (Pairs([pairs.record[i] for i in keep], pairs.pos[keep], pairs.cls[keep],
-                  pairs.windows[keep]), probs[keep], note)
+    return Pairs([pairs.record[i] for i in keep], pairs.pos[keep], pairs.cls[keep], pairs.windows[keep]), note

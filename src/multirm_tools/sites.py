@@ -20,6 +20,7 @@ import pandas as pd
 from .constants import BY_NAME, canonical_name
 from .errors import InputError, MultiRMError
 from .seqio import is_gzip
+from .tables import write_tsv
 
 REQUIRED = ["id", "modification", "label", "site", "sequence"]
 COLUMNS = REQUIRED + ["source"]
@@ -111,11 +112,4 @@ def read_many(paths: list[str | os.PathLike], base_mismatch: str = "error") -> p
 
 def write_sites(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write a sites table (gzipped when the name ends in .gz) via a temporary name."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.part{os.getpid()}")
-    try:
-        df[COLUMNS].to_csv(tmp, sep="\t", index=False,
-                           compression="gzip" if path.suffix == ".gz" else None)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_tsv(df[COLUMNS], path, float_format=None, na_rep="", gzip=Path(path).suffix == ".gz")

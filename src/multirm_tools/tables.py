@@ -30,8 +30,9 @@ RUN_TAG = "multirm-tools run"
 
 
 def write_tsv(df: pd.DataFrame, path: str | os.PathLike | IO[str], *,
-              float_format: str | None = FLOAT_FORMAT, atomic: bool = True) -> None:
-    """Write a table of the tools: tab-separated, header, no index, ``NA`` for missing values.
+              float_format: str | None = FLOAT_FORMAT, na_rep: str = "NA", gzip: bool = False,
+              atomic: bool = True) -> None:
+    """Write a table of the tools: tab-separated, header, no index, ``\\n`` line ends.
 
     Parameters
     ----------
@@ -39,11 +40,14 @@ def write_tsv(df: pd.DataFrame, path: str | os.PathLike | IO[str], *,
     path: the output file, or a text handle open for writing (written as is).
     float_format: printf format of float cells (default ``FLOAT_FORMAT``, 6 significant digits);
         None writes Python's shortest round-trip repr.
+    na_rep: what a missing value is written as (default ``NA``).
+    gzip: gzip the file (a file name only).
     atomic: for a file name, write a temporary name beside it and rename it (default); False
         writes the name directly, for callers that already write under a temporary name.
     """
     def to(target) -> None:
-        df.to_csv(target, sep="\t", index=False, float_format=float_format, na_rep="NA", lineterminator="\n")
+        df.to_csv(target, sep="\t", index=False, float_format=float_format, na_rep=na_rep, lineterminator="\n",
+                  compression="gzip" if gzip else None)
 
     if hasattr(path, "write") or not atomic:
         to(path)

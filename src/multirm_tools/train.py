@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -49,6 +50,7 @@ from .inference import score_windows
 from .kmers import N_CODE, centre_windows, encode, tokenize
 from .metrics import gmean_threshold
 from .model import EnsembleNet, ModelConfig, MultiRMNet, Network, build_network
+from .tables import write_tsv
 
 
 @dataclass
@@ -416,7 +418,21 @@ def train_model(train_df: pd.DataFrame, valid_df: pd.DataFrame, model_config: Mo
     """
     device = torch.device(device)
     workdir = Path(workdir)
+    made = not workdir.exists()
     workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _train_model(train_df, valid_df, model_config, embedding, config, workdir, device, progress)
+    except BaseException:
+        # A run stopped before it wrote anything (a bad option, a missing --distill teacher) has nothing
+        # to resume from: it leaves no folder behind. A checkpoint or log written since is kept.
+        if made and workdir.is_dir() and not any(p.is_file() for p in workdir.rglob("*")):
+            shutil.rmtree(workdir)
+        raise
+
+
+def _train_model(train_df: pd.DataFrame, valid_df: pd.DataFrame, model_config: ModelConfig,
+                 embedding: np.ndarray | None, config: TrainConfig, workdir: Path, device: torch.device,
+                 progress: bool) -> Bundle:
     classes = model_config.classes
     for name, df in (("training", train_df), ("validation", valid_df)):
         unknown = sorted(set(df["modification"]) - set(classes))
@@ -559,9 +575,7 @@ def _merge_logs(workdir: Path, logs: list[Path]) -> None:
     merged = pd.concat([f.assign(member=i + 1) for i, f in enumerate(frames)], ignore_index=True)
     columns = list(dict.fromkeys(c for f in frames for c in f.columns))
     merged = merged[["member", *columns]]
-    tmp = workdir / "log.tsv.tmp"
-    merged.to_csv(tmp, sep="\t", index=False)
-    os.replace(tmp, workdir / "log.tsv")
+    write_tsv(merged, workdir / "log.tsv", float_format=None, na_rep="")
 
 
 def _fit_member(fit_df: pd.DataFrame, valid: Examples, model_config: ModelConfig, embedding: np.ndarray | None,

@@ -4,7 +4,7 @@ BED6 / bedGraph rows are written by ``bed``, TSV tables and run records by ``tab
 
 Everything is written column-wise with numpy/pandas, a chunk of rows at a time;
 there is no Python loop per position. Callers open the files (under temporary
-names, see ``cli.common.atomic_path``); these functions only format.
+names, see ``paths.atomic_path``); these functions only format.
 """
 
 from __future__ import annotations

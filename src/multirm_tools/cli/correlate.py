@@ -5,16 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-
 from ..bundle import load_bundle, require_attention
-from ..correlate import (MEASURES, read_site_beds, attention_correlation, attention_deviations, attention_queries, common_windows,
-                         correlation_tables, distance_table, pearson_matrix)
-from ..kmers import encode
-from ..seqio import read_fasta
-from ..errors import InputError, UsageError
-from ..tables import run_header, write_run_record, write_tsv
-from .common import (add_model_option, add_outdir_option, atomic_path, base_parser, check_output_dir, positive_int,
-                     run_main)
+from ..correlate import MEASURES
+from ..correlate_run import correlate_classes
+from ..errors import UsageError
+from ..tables import run_header
+from .common import add_model_option, add_outdir_option, base_parser, check_output_dir, positive_int, run_main
 
 PROG = "multirm-correlate"
 
@@ -85,64 +81,18 @@ def _body(args: argparse.Namespace, argv: list[str] | None) -> int:
         raise UsageError(f"--fasta draws the windows of --measure attention; --measure {args.measure} reads none")
     require_attention(args.model, PROG)
     bundle = load_bundle(args.model)
-    classes = list(bundle.config.classes)
-    if args.measure == "attention":
-        records = None
-        if args.fasta:
-            records = [encode(rec.sequence) for rec in read_fasta(args.fasta)]
-        windows = common_windows(records, args.windows, bundle.config.window, args.seed)
-        if len(windows) < 2:
-            raise InputError(f"{args.fasta}: fewer than 2 positions other than N to centre windows on")
-        compared = classes
-        r, p = attention_correlation(attention_deviations(bundle.model, windows), args.permutations, args.seed)
-    else:
-        try:
-            compared, queries = attention_queries(bundle.model)
-        except ValueError as exc:
-            raise InputError(f"{bundle.path}: {exc}") from None
-        r, p = pearson_matrix(queries)
-    matrix, long = correlation_tables(compared, r, p)
-    distances = None
-    if args.sites:
-        sites = read_site_beds(args.sites)
-        present = [c for c in classes if c in set(sites["modification"])]
-        present += sorted(set(sites["modification"]) - set(classes))
-        if len(present) < 2:
-            raise InputError(f"{', '.join(args.sites)}: sites of fewer than two classes "
-                             f"({', '.join(present)}); distances need two")
-        from tqdm import tqdm
-
-        n_pairs = len(present) * (len(present) - 1)
-        with tqdm(total=n_pairs, unit="pair", desc="distances", file=sys.stderr,
-                  disable=args.quiet or not sys.stderr.isatty()) as bar:
-            distances = distance_table(sites, present, args.shuffles, args.seed, progress=bar.update)
-    outdir.mkdir(parents=True, exist_ok=True)
-    write_tsv(matrix, outdir / "correlation.tsv")
-    write_tsv(long, outdir / "correlation_long.tsv")
-    outputs = ["correlation.tsv", "correlation_long.tsv"]
-    if distances is not None:
-        write_tsv(distances, outdir / "distances.tsv")
-        outputs.append("distances.tsv")
-    with atomic_path(outdir / "run.json") as tmp:
-        write_run_record(tmp, {
-            **run_header(PROG, argv),
-            "model": {"path": bundle.path, "sha256": bundle.sha256},
-            "measure": args.measure,
-            **({"fasta": args.fasta, "windows": int(len(windows)), "permutations": args.permutations}
-               if args.measure == "attention" else {}),
-            "sites": args.sites or [],
-            "shuffles": args.shuffles,
-            "seed": args.seed,
-            "outputs": outputs + ["run.json"],
-        })
+    n = correlate_classes(bundle, outdir, measure=args.measure, fasta=args.fasta, windows=args.windows,
+                          permutations=args.permutations, site_beds=args.sites, shuffles=args.shuffles,
+                          seed=args.seed, run_header=run_header(PROG, argv),
+                          progress=not args.quiet and sys.stderr.isatty())
+    long = n["long"]
     top = long.reindex(long["pearson_r"].abs().sort_values(ascending=False).index).head(3)
-    alone = [c for c in classes if c not in compared]
-    print(f"{PROG}: {len(compared)} classes by {args.measure}"
+    alone = [c for c in bundle.config.classes if c not in n["compared"]]
+    print(f"{PROG}: {len(n['compared'])} classes by {args.measure}"
           + (f" ({', '.join(alone)}: a network of its own, not compared)" if alone else "")
           + "; strongest attention correlations: "
-          + ", ".join(f"{a}~{b} r={v:.2f}" for a, b, v in zip(top["class_a"], top["class_b"],
-                                                              top["pearson_r"]))
-          + (f"; {len(distances)} class pairs of site distances" if distances is not None else "")
+          + ", ".join(f"{a}~{b} r={v:.2f}" for a, b, v in zip(top["class_a"], top["class_b"], top["pearson_r"]))
+          + (f"; {n['distances']} class pairs of site distances" if n["distances"] is not None else "")
           + f" -> {outdir}", file=sys.stderr)
     return 0
 

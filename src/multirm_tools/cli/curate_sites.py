@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from ..annotation import read_annotation
 from ..constants import canonical_name
-from ..curate import (SPLITS, CurateOptions, Report, assign_splits, check_window, class_motifs, curate_sites,
-                      deduplicate, finish_table, open_genome, read_exclusion_bed, read_labelled,
-                      read_site_bed)
-from ..errors import InputError, UsageError
-from ..tables import write_tsv
-from .common import (add_classes_option, add_outdir_option, atomic_path, base_parser, check_output_dir,
-                     nonneg_int, positive_int, run_main)
+from ..curate import SPLITS, CurateOptions, Report, check_window, class_motifs, read_labelled
+from ..curate_run import curate_from_genome, split_and_write
+from ..errors import UsageError
+from .common import add_classes_option, add_outdir_option, base_parser, check_output_dir, nonneg_int, positive_int, run_main
 
 DEFAULT_WINDOW = 1001
 EPILOG = """\
@@ -120,14 +114,6 @@ def _modifications(args: argparse.Namespace) -> list[str | None]:
     return list(args.classes)
 
 
-def _write_fasta(df: pd.DataFrame, path: Path) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w") as fh:
-        for row in df.itertuples(index=False):
-            fh.write(f">{row.id} modification={row.modification} label={row.label} site={row.site} "
-                     f"split={row.split} chrom={row.chrom} start={row.start} strand={row.strand} "
-                     f"edge={row.edge}\n{row.sequence}\n")
-
-
 def run(args: argparse.Namespace) -> int:
     if args.labelled and (args.sites or args.genome or args.annotation or args.exclude):
         raise UsageError("--labelled imports labelled sets; it cannot be combined with --sites, "
@@ -143,41 +129,18 @@ def run(args: argparse.Namespace) -> int:
         check_window(window, args.group_k, motifs)
     elif args.group_k % 2 != 1:
         raise UsageError(f"--group-k {args.group_k}: must be odd")
-    progress = not args.quiet and sys.stderr.isatty()
     rng = np.random.default_rng(args.seed)
     report = Report()
     if args.labelled:
         df = read_labelled(args.labelled, window, motifs, args.drop_mismatched, report)
     else:
-        sites = [s for path, mod in zip(args.sites, _modifications(args))
-                 for s in read_site_bed(path, mod)]
-        transcripts = read_annotation(args.annotation) if args.annotation else None
-        excluded = [iv for path in args.exclude or () for iv in read_exclusion_bed(path)]
         options = CurateOptions(window=window, spliced=args.sequence_space != "genomic",
-                                negative_ratio=args.negative_ratio,
-                                negative_distance=args.negative_distance,
+                                negative_ratio=args.negative_ratio, negative_distance=args.negative_distance,
                                 drop_mismatched=args.drop_mismatched)
-        with open_genome(args.genome) as genome:
-            if transcripts and not {t.chrom for t in transcripts} & set(genome.lengths):
-                names = sorted({t.chrom for t in transcripts})[:3]
-                raise InputError(f"{Path(args.annotation).name}: none of its chromosomes ({', '.join(names)}, "
-                                 f"...) is in {genome.name}; the files name chromosomes differently")
-            df = curate_sites(sites, genome, transcripts, excluded, motifs, options, rng, report,
-                              progress)
-    if df.empty:
-        dropped = report.table().query("category == 'dropped'")
-        why = ", ".join(f"{r.modification} {r.detail}: {r.count}" for r in dropped.itertuples())
-        raise InputError(f"no rows left after filtering ({why or 'nothing to keep'}); nothing written")
-    df = deduplicate(df, report)
-    split = assign_splits(df, args.valid_size, args.test_size, args.group_k, rng, report)
-    df = finish_table(df, split, report)
-
-    outdir.mkdir(parents=True, exist_ok=True)
-    write_tsv(df, outdir / "sites.tsv", float_format=None)
-    for name in SPLITS:
-        write_tsv(df[df["split"] == name], outdir / f"{name}.tsv", float_format=None)
-    _write_fasta(df, outdir / "sites.fa")
-    write_tsv(report.table(), outdir / "report.tsv", float_format=None)
+        df = curate_from_genome(args.sites, _modifications(args), args.genome, args.annotation, args.exclude or [],
+                                motifs, options, rng, report, progress=not args.quiet and sys.stderr.isatty())
+    df = split_and_write(df, outdir, valid_size=args.valid_size, test_size=args.test_size, group_k=args.group_k,
+                         rng=rng, report=report)
     counts = df.groupby("split").size()
     print(f"multirm-curate-sites: {len(df)} rows ({', '.join(f'{s} {int(counts.get(s, 0))}' for s in SPLITS)}), "
           f"{int((df['label'] == 1).sum())} sites, {int((df['label'] == 0).sum())} negatives, "

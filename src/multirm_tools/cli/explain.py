@@ -5,15 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-import numpy as np
-
 from ..bundle import load_bundle, require_attention
 from ..errors import InputError, UsageError
 from ..explain import BASELINES, DEFAULT_BASELINE
 from ..explain_run import explain_sites
-from ..explain_sites import choose_pairs, limit_pairs, load_records, parse_position, requests_from_bed, \
+from ..explain_sites import choose_pairs, load_records, most_probable, parse_position, requests_from_bed, \
     requests_from_predictions
-from ..inference import score_windows
 from ..tables import run_header
 from .common import (add_classes_option, add_compute_options, add_model_option, add_outdir_option, base_parser,
                      check_output_dir, positive_int, probability, resolve_classes, run_main, setup_compute)
@@ -116,8 +113,7 @@ def _body(args: argparse.Namespace, argv: list[str] | None) -> int:
     pairs, notes = choose_pairs(requests, records, bundle, allowed, args.input, args.batch_size, device)
     if not len(pairs.pos):
         raise InputError("no site chosen: " + ("; ".join(notes) if notes else "no site-class pair left"))
-    probs = score_windows(bundle.model, pairs.windows, args.batch_size, device)[np.arange(len(pairs.pos)), pairs.cls]
-    pairs, probs, note = limit_pairs(pairs, probs, args.max_sites)
+    pairs, note = most_probable(pairs, bundle, args.max_sites, args.batch_size, device)
     for msg in notes + ([note] if note else []):
         print(f"{PROG}: {msg}", file=sys.stderr)
     n = explain_sites(pairs, bundle, outdir, steps=args.steps, ig_baseline=args.ig_baseline, top=args.top,

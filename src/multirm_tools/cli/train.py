@@ -7,8 +7,6 @@ Every ``TrainConfig`` field and the model sizes are options declared once, in
 from __future__ import annotations
 
 import argparse
-import shlex
-import shutil
 import sys
 from pathlib import Path
 
@@ -16,10 +14,10 @@ from ..bundle import file_sha256, save_bundle
 from ..errors import UsageError
 from ..model import ModelConfig
 from ..sites import read_many, read_sites
+from ..tables import run_header
 from ..train import TrainConfig, train_model
 from ..train_options import (DEFAULT_NETWORK, MODEL_OPTIONS, TRAIN_OPTIONS, configs_from_args,
                              select_classes)
-from ..train_options import class_counts, class_rates, int_list  # noqa: F401 (scripts/train_default.py)
 from .common import (add_classes_option, add_compute_options, add_output_option, base_parser, check_output_dir,
                      check_output_file, run_main, setup_compute)
 
@@ -90,19 +88,10 @@ def run(args: argparse.Namespace) -> int:
     train_cfg, model_cfg = configs_from_args(args, None if embedding is None else embedding.shape[1],
                                              classes)
     progress = not args.quiet and sys.stderr.isatty()
-    made_workdir = not workdir.exists()
-    try:
-        bundle = train_model(train_df, valid_df, model_cfg, embedding, train_cfg, workdir, device=device,
-                             progress=progress)
-    finally:
-        # train_model makes the workdir before it checks its options and the --distill teacher; a run
-        # stopped then has nothing to resume from, so it leaves no folder behind. A checkpoint or log
-        # written since is kept: that is what a rerun resumes from.
-        if made_workdir and workdir.is_dir() and not any(p.is_file() for p in workdir.rglob("*")):
-            shutil.rmtree(workdir)
+    bundle = train_model(train_df, valid_df, model_cfg, embedding, train_cfg, workdir, device=device,
+                         progress=progress)
     bundle.provenance.update({
-        "command_line": shlex.join(["multirm-train", *sys.argv[1:]]) if args.argv is None
-        else shlex.join(["multirm-train", *args.argv]),
+        "command_line": run_header("multirm-train", args.argv)["command_line"],
         "train_tables": [Path(p).name for p in args.train],
         "valid_table": Path(args.valid).name,
         "embedding": "onehot" if embedding is None else

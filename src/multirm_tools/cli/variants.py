@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
-from pathlib import Path
 
-import numpy as np
-
-from ..annotation import read_annotation
 from ..bundle import load_bundle
-from ..curate import open_genome
 from ..errors import UsageError
-from ..model import EnsembleNet
-from ..variants import (CALLS, INFO_FIELDS, call_rows, check_alleles, info_entries, place, row_labels,
-                        score_alleles, write_tables)
-from ..vcf import info_header, read_vcf, write_annotated_vcf
-from ..tables import run_header, write_run_record
-from .common import (add_classes_option, add_compute_options, add_model_option, add_outdir_option,
-                     atomic_path, base_parser, check_output_dir, nonneg_int, probability, resolve_classes,
-                     run_main, setup_compute)
+from ..tables import run_header
+from ..variants_run import score_vcf
+from .common import (add_classes_option, add_compute_options, add_model_option, add_outdir_option, base_parser,
+                     check_output_dir, nonneg_int, probability, resolve_classes, run_main, setup_compute)
 
 PROG = "multirm-variants"
 
@@ -102,60 +92,13 @@ def _body(args: argparse.Namespace, argv: list[str] | None) -> int:
     outdir = check_output_dir(args.outdir)
     bundle = load_bundle(args.model, device)
     classes = resolve_classes(args.classes, bundle.config.classes)
-    model = bundle.model.subset(classes)
-    nulls = {c: bundle.null_scores[c] for c in classes}
-    vcf = read_vcf(args.vcf, args.max_indel)
-    transcripts = read_annotation(args.annotation) if args.annotation else None
-    from tqdm import tqdm
-
-    with open_genome(args.fasta) as genome:
-        keep, skipped = check_alleles(vcf.alleles, genome, vcf_name=Path(args.vcf).name,
-                                      skip_mismatched=args.skip_mismatched)
-        placements = place(vcf.alleles, keep, transcripts, own_strand_only=args.transcriptome)
-        with tqdm(total=len(placements), unit="allele-strand", desc="scoring", file=sys.stderr,
-                  disable=not sys.stderr.isatty()) as bar:
-            scores = score_alleles(model, genome, vcf.alleles, placements, classes, nulls, args.alpha,
-                                   args.min_delta, motif_filter=args.motif_filter, batch_size=args.batch_size,
-                                   device=device, progress=bar.update)
-    q_tables = scores.hist.q_tables()
-    called = call_rows(scores.rows, classes, nulls, q_tables, args.alpha, args.fdr)
-    labels = row_labels(scores.rows, vcf.alleles, placements)
-    vcf_name = "annotated.vcf.gz" if vcf.gzipped else "annotated.vcf"
-    outdir.mkdir(parents=True, exist_ok=True)
-    per_class = {c: {k: int(((called.call == CALLS.index(k)) & (scores.rows["cls"] == j)).sum())
-                     for k in CALLS[1:]} for j, c in enumerate(classes)}
-    with contextlib.ExitStack() as stack:
-        def atomic(name: str):
-            return stack.enter_context(atomic_path(outdir / name))
-
-        with open(atomic("variants.tsv"), "w") as tsv, open(atomic("affected_sites.bed"), "w") as bed:
-            written = write_tables(tsv, bed, scores.rows, called, labels, classes, vcf.alleles, args.min_delta)
-        headers = [info_header(f, d) for f, (_, d) in INFO_FIELDS.items()]
-        header = run_header(PROG, argv)
-        headers.append(f"##{PROG}Command={header['command_line']}")
-        write_annotated_vcf(args.vcf, atomic(vcf_name), vcf, headers,
-                            info_entries(scores.rows, called, classes, vcf.alleles, scores.max_delta,
-                                         args.min_delta))
-        write_run_record(atomic("run.json"), {
-            **header,
-            "inputs": {"vcf": str(args.vcf), "fasta": str(args.fasta), "annotation": args.annotation,
-                       "transcriptome": args.transcriptome},
-            "model": {"path": bundle.path, "sha256": bundle.sha256, "members": bundle.n_members,
-                      "members_run": len(model.members) if isinstance(model, EnsembleNet) else 1,
-                      "config": bundle.config.to_dict()},
-            "classes": classes,
-            "motif_filter": args.motif_filter,
-            "thresholds": {"alpha": args.alpha, "fdr": args.fdr, "min_delta": args.min_delta},
-            "null_sizes": {c: len(nulls[c]) for c in classes},
-            "counts": {"records": vcf.records, "alleles": len(vcf.alleles), "alleles_scored": len(keep),
-                       "placements": len(placements),
-                       "skipped": dict(sorted((vcf.skipped + skipped).items())),
-                       "scores": scores.tests, "rows": int(np.count_nonzero(written)), "per_class": per_class},
-            "outputs": [vcf_name, "variants.tsv", "affected_sites.bed", "run.json"],
-        })
-    n_calls = int(np.count_nonzero(called.call))
-    print(f"{PROG}: {vcf.records} records, {len(keep)} alleles scored on {len(placements)} strands, "
-          f"{n_calls} calls -> {outdir}", file=sys.stderr)
+    n = score_vcf(args.vcf, args.fasta, outdir, bundle, classes, annotation=args.annotation,
+                  transcriptome=args.transcriptome, alpha=args.alpha, fdr=args.fdr, min_delta=args.min_delta,
+                  motif_filter=args.motif_filter, skip_mismatched=args.skip_mismatched, max_indel=args.max_indel,
+                  batch_size=args.batch_size, device=device, run_header=run_header(PROG, argv),
+                  progress=sys.stderr.isatty())
+    print(f"{PROG}: {n['records']} records, {n['alleles_scored']} alleles scored on {n['placements']} strands, "
+          f"{n['calls']} calls -> {outdir}", file=sys.stderr)
     return 0
 
 
