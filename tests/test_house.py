@@ -43,3 +43,20 @@ def test_one_tsv_writer_and_run_header():
         assert 'sep="\\t", index=False' not in text.replace("header=False, ", ""), \
             f"{path.relative_to(SRC)} writes a TSV itself; use tables.write_tsv"
         assert '"command_line": shlex.join' not in text, f"{path.relative_to(SRC)} builds a run header itself"
+
+
+def test_the_table_registry_names_real_tools_and_refuses_drift():
+    import tomllib
+
+    from multirm_tools.tables import TABLES, frame
+
+    scripts = set(tomllib.loads((SRC.parents[1] / "pyproject.toml").read_text())["project"]["scripts"])
+    assert {t.tool for t in TABLES.values()} <= scripts
+    files = [(t.tool, t.file) for t in TABLES.values()]
+    assert len(files) == len(set(files)), "two registry tables of one tool share a file name"
+    names = TABLES["distances"].names
+    assert list(frame("distances", {c: [1] for c in names}).columns) == names
+    with pytest.raises(ValueError, match="not the registry's"):
+        frame("distances", {c: [1] for c in reversed(names)})
+    with pytest.raises(ValueError, match="not the registry's"):
+        frame("distances", {c: [1] for c in names[:-1]})

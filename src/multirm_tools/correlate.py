@@ -49,6 +49,7 @@ import torch
 from .bed import read_bed
 from .constants import CLASS_NAMES, canonical_name
 from .errors import InputError, UsageError
+from .tables import TABLES, frame
 from .kmers import N_CODE, centre_windows, tokenize
 from .model import EnsembleNet, Network
 
@@ -174,9 +175,9 @@ def correlation_tables(classes: Sequence[str], r: np.ndarray, p: np.ndarray
     matrix = pd.DataFrame(r, columns=classes)
     matrix.insert(0, "modification", classes)
     a, b = np.triu_indices(len(classes), k=1)
-    long = pd.DataFrame({"class_a": np.asarray(classes, dtype=object)[a],
-                         "class_b": np.asarray(classes, dtype=object)[b],
-                         "pearson_r": r[a, b], "p_value": p[a, b]})
+    long = frame("correlation_long", {"class_a": np.asarray(classes, dtype=object)[a],
+                                      "class_b": np.asarray(classes, dtype=object)[b],
+                                      "pearson_r": r[a, b], "p_value": p[a, b]})
     return matrix, long
 
 
@@ -321,4 +322,4 @@ def distance_table(sites: pd.DataFrame, classes: Sequence[str], shuffles: int = 
                 if progress is not None:
                     progress(1)
     rows = [(a, b, *results[a, b]) for a in classes for b in classes if a != b]
-    return pd.DataFrame(rows, columns=["class_a", "class_b", *DistanceResult._fields])
+    return pd.DataFrame(rows, columns=TABLES["distances"].names)

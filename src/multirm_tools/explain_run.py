@@ -25,7 +25,7 @@ from .explain_sites import Pairs, Record
 from .kmers import N_CODE
 from .paths import atomic_path
 from .seqio import genome_positions
-from .tables import append_rows, write_run_record, write_tsv
+from .tables import append_rows, frame, write_run_record, write_tsv
 
 
 def _genome(rec: Record, pos: np.ndarray) -> tuple[str, np.ndarray, str]:
@@ -43,7 +43,7 @@ def explain_table(pairs: Pairs, classes, ex) -> pd.DataFrame:
     at = site + offset
     length = np.repeat([len(r.codes) for r in pairs.record], W)
     inside = (at >= 0) & (at < length)
-    return pd.DataFrame({
+    return frame("explain", {
         "record": np.repeat(np.array([r.id for r in pairs.record], dtype=object), W),
         "site": site + 1,
         "modification": np.repeat(np.asarray(classes, dtype=object)[pairs.cls], W),
@@ -98,7 +98,7 @@ def mutagenesis_table(pairs: Pairs, classes, reference: np.ndarray, mutant: np.n
     keep = (at >= 0) & (at < length) & (ref < N_CODE) & (ref != b)
     j, i, b, at, ref = j[keep], i[keep], b[keep], at[keep], ref[keep]
     prob = mutant[j, i, b]
-    return pd.DataFrame({
+    return frame("mutagenesis", {
         "record": np.array([r.id for r in pairs.record], dtype=object)[j],
         "site": pairs.pos[j] + 1,
         "modification": np.asarray(classes, dtype=object)[pairs.cls[j]],
@@ -135,7 +135,7 @@ def explain_sites(pairs: Pairs, bundle, outdir: Path, *, steps: int, ig_baseline
 
     classes = cfg.classes
     outdir.mkdir(parents=True, exist_ok=True)
-    sites = pd.DataFrame({
+    sites = frame("explain_sites", {
         "record": [r.id for r in pairs.record], "site": pairs.pos + 1,
         "modification": np.asarray(classes, dtype=object)[pairs.cls], "probability": ex.probability,
         "logit": ex.logit, "baseline_logit": ex.baseline_logit,
@@ -150,11 +150,11 @@ def explain_sites(pairs: Pairs, bundle, outdir: Path, *, steps: int, ig_baseline
         tmp = {name: stack.enter_context(atomic_path(outdir / name)) for name in outputs}
         write_tsv(explain_table(pairs, classes, ex), tmp["explain.tsv"], atomic=False)
         write_tsv(sites, tmp["sites.tsv"], atomic=False)
-        for name, frame, what in (("attention.bedgraph", att_graph, "attention"),
+        for name, graph, what in (("attention.bedgraph", att_graph, "attention"),
                                   ("attribution.bedgraph", attr_graph, "attribution")):
             with open(tmp[name], "w") as fh:
                 write_bedgraph_header(fh, what, f"multirm-explain {what}, summed over explained classes")
-                write_bedgraph(fh, frame["chrom"].to_numpy(), frame["start"].to_numpy(), frame[what].to_numpy())
+                write_bedgraph(fh, graph["chrom"].to_numpy(), graph["start"].to_numpy(), graph[what].to_numpy())
         with open(tmp["top_windows.bed"], "w") as fh:
             append_rows(fh, top_windows_bed(pairs, classes, ex, att_window, top, top_by))
         if mut is not None:

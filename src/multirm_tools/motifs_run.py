@@ -151,7 +151,7 @@ def occurrences(motifs, regions) -> pd.DataFrame:
             site = int(regions.site[member])
             rows.append((m.motif_id, m.modification, regions.record[member], site, site + start,
                          site + start + w - 1, seg))
-    return pd.DataFrame(rows, columns=["motif_id", "modification", "record", "site", "start", "end", "segment"])
+    return pd.DataFrame(rows, columns=TABLES["motif_sites"].names)
 
 
 def find_and_write(tracks: Tracks, out: Path, options: dict, known: dict[str, np.ndarray] | None, *,

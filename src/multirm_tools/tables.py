@@ -188,3 +188,12 @@ TABLES: dict[str, Table] = {t.kind: t for t in [
           _cols("category:str modification:str label:str split:str count:int detail:str"),
           "multirm-curate-sites counts"),
 ]}
+
+
+def frame(kind: str, columns: dict) -> pd.DataFrame:
+    """Table ``kind`` of ``TABLES`` built from its ``columns`` (name -> values), which must be the
+    registry's, in its order: what a tool writes and what the report reads cannot drift apart."""
+    names = TABLES[kind].names
+    if list(columns) != names:
+        raise ValueError(f"table {kind!r}: columns {list(columns)} are not the registry's {names}")
+    return pd.DataFrame(columns)

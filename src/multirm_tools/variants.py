@@ -40,7 +40,7 @@ from .kmers import BASES, N_CODE, encode
 from .model import Network
 from .scan import score_segments
 from .stats import NullHistogram, null_exceedances, p_from_exceedances
-from .tables import TABLES, append_rows, write_tsv
+from .tables import TABLES, append_rows, frame, write_tsv
 from .vcf import Allele
 
 CALLS = ("none", "loss", "gain", "site_destroyed")
@@ -367,7 +367,7 @@ def write_tables(tsv: IO[str], bed: IO[str], rows: np.ndarray, called: Called, l
     strands = np.array(STRANDS, dtype=object)
     write = (called.call > 0) | (np.abs(called.delta) >= min_delta)
     w = np.flatnonzero(write)
-    frame = pd.DataFrame({
+    table = frame("variants", {
         "chrom": labels.chrom[w], "pos": labels.pos[w], "id": labels.id[w], "ref": labels.ref[w],
         "alt": labels.alt[w], "strand": strands[rows["strand"][w]], "transcript": labels.transcript[w],
         "modification": cls_names[rows["cls"][w]], "position": rows["pos"][w] + 1,
@@ -376,7 +376,7 @@ def write_tables(tsv: IO[str], bed: IO[str], rows: np.ndarray, called: Called, l
         "delta": called.delta[w], "ref_p_value": called.ref_p[w], "alt_p_value": called.alt_p[w],
         "ref_q_value": called.ref_q[w], "alt_q_value": called.alt_q[w],
         "call": np.array(CALLS, dtype=object)[called.call[w]], "edge": rows["edge"][w].astype(np.int8)})
-    write_tsv(frame, tsv)
+    write_tsv(table, tsv)
     c = np.flatnonzero(called.call > 0)
     names = np.array([f"{alleles[i].label}|{classes[k]}|{CALLS[v]}" for i, k, v in
                       zip(rows["allele"][c].tolist(), rows["cls"][c].tolist(), called.call[c].tolist())],
