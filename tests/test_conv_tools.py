@@ -13,7 +13,7 @@ from multirm_tools.bundle import load_bundle
 from multirm_tools.cli import evaluate, explain, motifs, predict
 from multirm_tools.inference import score_windows
 from multirm_tools.kmers import centre_windows, encode
-from multirm_tools.motifs import write_meme
+from multirm_tools.meme import write_meme
 from multirm_tools.sites import write_sites
 
 from test_motifs import decoys

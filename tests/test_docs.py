@@ -54,3 +54,23 @@ def test_every_console_script_has_a_docs_page():
     assert not missing, f"no docs/tools page for {missing}"
     readme = README.read_text(encoding="utf-8")
     assert all(f"docs/tools/{n.removeprefix('multirm-')}.md" in readme for n in scripts)
+
+
+SCRIPTS = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_each_tool_page_shows_the_tools_current_help(script, monkeypatch, capsys):
+    """The page's --help block is what the tool prints (at 110 columns): regenerate it when options change."""
+    import importlib
+
+    page = ROOT / "docs" / "tools" / f"{script.removeprefix('multirm-')}.md"
+    block = re.search(r"^```\n(usage: " + re.escape(script) + r" .*?)^```", page.read_text(encoding="utf-8"),
+                      re.S | re.M)
+    assert block, f"{page.name}: no --help block"
+    module, func = SCRIPTS[script].split(":")
+    monkeypatch.setenv("COLUMNS", "110")
+    with pytest.raises(SystemExit) as stop:
+        getattr(importlib.import_module(module), func)(["--help"])
+    assert stop.value.code == 0
+    assert block.group(1) == capsys.readouterr().out

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from planted import make_planted_sites, planted_pwm
 from test_motifs import decoys, explain_table, iupac_pwm
 
-from multirm_tools.motifs import write_meme
+from multirm_tools.meme import write_meme
 
 
 def main() -> None:

@@ -35,7 +35,6 @@ import pandas as pd
 
 from .errors import InputError
 from .kmers import N_CODE, encode
-from .meme import read_meme, write_meme  # noqa: F401  (the motif files of this pipeline)
 from .stats import bh_qvalues
 from .tables import TABLES
 

@@ -16,9 +16,7 @@ from typing import IO, Iterator
 import numpy as np
 import pandas as pd
 
-# Re-exported while the tools move to ``bed`` and ``tables``.
-from .bed import write_bed6, write_bedgraph, write_bedgraph_header  # noqa: F401
-from .tables import FLOAT_FORMAT, SCHEMA_VERSION, TABLES, append_rows, write_run_record  # noqa: F401
+from .tables import FLOAT_FORMAT, TABLES, append_rows
 
 PREDICTION_COLUMNS = TABLES["predictions"].names
 

@@ -65,6 +65,16 @@ def add_compute_options(parser: argparse.ArgumentParser, batch_size: int = 512) 
                        help="windows per network call")
 
 
+def add_ig_options(group) -> None:
+    """``--steps`` and ``--ig-baseline``: integrated gradients, in explain and motifs alike."""
+    from ..explain import BASELINES, DEFAULT_BASELINE
+
+    group.add_argument("--steps", type=positive_int, default=50, help="integrated-gradients steps")
+    group.add_argument("--ig-baseline", "--baseline", dest="ig_baseline", choices=BASELINES, default=DEFAULT_BASELINE,
+                       help="integrated gradients' reference input: N = the all-N window, zero = all-zero "
+                            "embedding (--baseline: the former name)")
+
+
 # One spelling per option across the tools (issue 21): ``-o/--outdir`` for a folder, ``-o/--output``
 # for a single file, ``--classes`` a comma list. A tool's former spelling stays accepted as an alias.
 

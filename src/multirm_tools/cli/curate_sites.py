@@ -11,7 +11,8 @@ from ..constants import canonical_name
 from ..curate import SPLITS, CurateOptions, Report, check_window, class_motifs, read_labelled
 from ..curate_run import curate_from_genome, split_and_write
 from ..errors import UsageError
-from .common import add_classes_option, add_outdir_option, base_parser, check_output_dir, nonneg_int, positive_int, run_main
+from .common import (add_classes_option, add_outdir_option, base_parser, check_output_dir, nonneg_int, positive_int,
+                     run_main)
 
 DEFAULT_WINDOW = 1001
 EPILOG = """\

@@ -7,13 +7,12 @@ import sys
 
 from ..bundle import load_bundle, require_attention
 from ..errors import InputError, UsageError
-from ..explain import BASELINES, DEFAULT_BASELINE
 from ..explain_run import explain_sites
 from ..explain_sites import choose_pairs, load_records, most_probable, parse_position, requests_from_bed, \
     requests_from_predictions
 from ..tables import run_header
-from .common import (add_classes_option, add_compute_options, add_model_option, add_outdir_option, base_parser,
-                     check_output_dir, positive_int, probability, resolve_classes, run_main, setup_compute)
+from .common import (add_classes_option, add_compute_options, add_ig_options, add_model_option, add_outdir_option,
+                     base_parser, check_output_dir, positive_int, probability, resolve_classes, run_main, setup_compute)
 
 PROG = "multirm-explain"
 
@@ -76,10 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     sites.add_argument("--max-sites", type=positive_int, default=500,
                        help="explain at most this many site-class pairs, the most probable first")
     ig = parser.add_argument_group("integrated gradients")
-    ig.add_argument("--steps", type=positive_int, default=50, help="integration steps")
-    ig.add_argument("--ig-baseline", "--baseline", dest="ig_baseline", choices=BASELINES, default=DEFAULT_BASELINE,
-                    help="integrated gradients' reference input: N = the all-N window, zero = all-zero "
-                         "embedding (--baseline: the former name)")
+    add_ig_options(ig)
     top = parser.add_argument_group("top windows")
     top.add_argument("--top", type=positive_int, default=3,
                      help="sub-windows per site in top_windows.bed (MultiRM --top)")

@@ -11,8 +11,8 @@ from ..errors import MultiRMError, UsageError
 from ..motifs import tracks_from_explain
 from ..motifs_run import explain_table_sites, filter_classes, find_and_write, known_motifs, read_explain
 from ..tables import run_header
-from .common import (add_classes_option, add_compute_options, add_model_option, add_outdir_option, base_parser,
-                     check_output_dir, nonneg_int, positive_fraction, positive_int, probability, run_main,
+from .common import (add_classes_option, add_compute_options, add_ig_options, add_model_option, add_outdir_option,
+                     base_parser, check_output_dir, nonneg_int, positive_fraction, positive_int, probability, run_main,
                      setup_compute)
 
 PROG = "multirm-motifs"
@@ -86,10 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_option(model)
     model.add_argument("--top-fraction", type=positive_fraction, default=0.1,
                        help="per class, explain the label-1 rows among this top fraction of scores")
-    model.add_argument("--steps", type=positive_int, default=50, help="integrated-gradients steps")
-    model.add_argument("--ig-baseline", "--baseline", dest="ig_baseline", choices=("N", "zero"), default="N",
-                       help="integrated gradients' reference input: all-N window or zero embedding "
-                            "(--baseline: the former name)")
+    add_ig_options(model)
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     add_compute_options(parser, batch_size=64)
     return parser
