@@ -35,6 +35,7 @@ from test_motifs import decoys, explain_table, iupac_pwm  # noqa: E402
 
 from multirm_tools import motifs as M  # noqa: E402
 from multirm_tools.cli import motifs as cli  # noqa: E402
+from multirm_tools.meme import write_meme  # noqa: E402
 
 CONDITIONS = {
     "clean (noise sd 0.3, n=40)": {},
@@ -85,7 +86,7 @@ def main() -> None:
             make_planted_sites(n_per_class=150, seed=500 + seed, id_prefix="b").to_csv(
                 tmp / "sites.tsv", sep="\t", index=False)
             with open(tmp / "known.meme", "w") as fh:
-                M.write_meme(fh, targets)
+                write_meme(fh, targets)
             out = tmp / f"out{seed}"
             assert cli.main(["--sites", str(tmp / "sites.tsv"), "--model", str(bundle), "-o", str(out),
                              "--known", str(tmp / "known.meme"), "--quiet", "--device", "cpu"]) == 0

@@ -23,6 +23,7 @@ from planted import (
 )
 
 from multirm_tools import motifs as M
+from multirm_tools.meme import read_meme, write_meme
 from multirm_tools.cli import motifs as cli
 from multirm_tools.errors import InputError
 
@@ -92,8 +93,8 @@ def test_meme_round_trip_and_memelite_reads_it(tmp_path):
     motifs = {"m6A_1": iupac_pwm("DRACH"), "m5U_1": iupac_pwm("GTTCGA"), **decoys(3)}
     path = tmp_path / "m.meme"
     with open(path, "w") as fh:
-        M.write_meme(fh, motifs, {k: 7 for k in motifs})
-    back = M.read_meme(path)
+        write_meme(fh, motifs, {k: 7 for k in motifs})
+    back = read_meme(path)
     assert list(back) == list(motifs)
     for k, probs in motifs.items():
         np.testing.assert_allclose(back[k], probs, atol=1e-6)
@@ -108,7 +109,7 @@ def test_read_meme_accepts_rna_alphabet_and_unsized_matrices(tmp_path):
     path.write_text("MEME version 5\n\nALPHABET= ACGU\n\nMOTIF tloop T-loop\n"
                     "letter-probability matrix: alength= 4 nsites= 3\n"
                     " 0 0 1 0\n 0 0 0 1\n0.5 0.5 0 0\n\nURL none\n")
-    got = M.read_meme(path)
+    got = read_meme(path)
     assert list(got) == ["tloop"]
     np.testing.assert_allclose(got["tloop"], [[0, 0, 1, 0], [0, 0, 0, 1], [0.5, 0.5, 0, 0]])
 
@@ -131,14 +132,14 @@ def test_read_meme_errors_name_file_line_and_problem(tmp_path, text, message):
     path = tmp_path / "known.meme"
     path.write_text(text)
     with pytest.raises(InputError) as err:
-        M.read_meme(path)
+        read_meme(path)
     assert str(err.value).startswith(f"{path}: ")
     assert message in str(err.value)
 
 
 def test_read_meme_missing_file(tmp_path):
     with pytest.raises(InputError, match="file not found"):
-        M.read_meme(tmp_path / "nope.meme")
+        read_meme(tmp_path / "nope.meme")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,7 +300,7 @@ def explain_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("explain")
     explain_table(seed=7).to_csv(d / "explain.tsv", sep="\t", index=False)
     with open(d / "known.meme", "w") as fh:
-        M.write_meme(fh, {**PLANTED_PWMS, **decoys()})
+        write_meme(fh, {**PLANTED_PWMS, **decoys()})
     return d
 
 
@@ -311,7 +312,7 @@ def test_cli_outputs(explain_dir, tmp_path, capsys):
     assert list(table.columns) == ["motif_id", "modification", "n_sites", "width", "consensus"]
     assert list(table["motif_id"]) == ["m6A_1", "m5U_1"]
     assert table.set_index("motif_id").loc["m5U_1", "consensus"] == "GUUCGA"
-    meme = M.read_meme(out / "motifs.meme")
+    meme = read_meme(out / "motifs.meme")
     assert list(meme) == list(table["motif_id"]) and [len(v) for v in meme.values()] == list(table["width"])
     for mid in table["motif_id"]:
         assert (out / "logos" / f"{mid}.png").stat().st_size > 0
@@ -396,7 +397,7 @@ def planted(tmp_path_factory):
     bundle = planted_bundle(d / "planted.safetensors", seed=0)
     make_planted_sites(n_per_class=150, seed=7, id_prefix="t").to_csv(d / "sites.tsv", sep="\t", index=False)
     with open(d / "known.meme", "w") as fh:
-        M.write_meme(fh, {"GGACT": planted_pwm("m6A", 0.01), "GTTCGA": planted_pwm("m5U", 0.01), **decoys()})
+        write_meme(fh, {"GGACT": planted_pwm("m6A", 0.01), "GTTCGA": planted_pwm("m5U", 0.01), **decoys()})
     return d, bundle
 
 
