@@ -141,7 +141,9 @@ def test_a_signal_during_a_scan_leaves_nothing(signum, last_line, tmp_path):
             fh.write(f">r{i}\n" + "".join(rng.choice(list("ACGT"), 5000)) + "\n")
     out = tmp_path / "out"
     proc = subprocess.Popen([str(Path(sys.executable).parent / "multirm-predict"), str(fasta), "-o", str(out),
-                             "--model", str(TINY), "--threads", "1"], stderr=subprocess.PIPE, text=True)
+                             "--model", str(TINY), "--threads", "1"], stderr=subprocess.PIPE, text=True,
+                            # a shell's background job inherits SIGINT ignored, and Python keeps it so
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and not any(p.name.startswith(".multirm-predict.spool") for p in tmp_path.iterdir()):
         time.sleep(0.05)
