@@ -343,3 +343,23 @@ def test_conv_bundles_are_format_4_and_refused_below_it(tmp_path):
               metadata={"multirm_bundle": json.dumps({**header, "format_version": 3})})
     with pytest.raises(BundleError, match="conv architecture needs format version 4, not 3"):
         load_bundle(forged)
+
+
+def test_conv_bundle_with_composition_round_trips_and_one_without_omits_the_key(tmp_path):
+    """A composition network's bundle reloads to the same scores; a conv bundle without the
+    features leaves the key out, so releases that predate the option still read it."""
+    from conftest import TINY_CONV
+    plain = _header(make_tiny_bundle(tmp_path / "plain.safetensors", **TINY_CONV))
+    assert "composition" not in plain["config"]
+    path = make_tiny_bundle(tmp_path / "comp.safetensors", members=2, specialists=("m6A",),
+                            classes=tuple(c for c in CLASS_NAMES if c != "m6A"), composition=6, **TINY_CONV)
+    assert _header(path)["config"]["composition"] == 6
+    a, b = load_bundle(path), load_bundle(path)
+    assert all(m.config.composition == 6 for m in a.model.members)
+    tokens = torch.as_tensor(tokenize(np.random.default_rng(1).integers(0, 4, (5, a.config.window)), a.config.k))
+    torch.testing.assert_close(a.model(tokens), b.model(tokens), rtol=0, atol=0)
+    # The composition weights are in the file: zeroing them moves the scores.
+    with torch.no_grad():
+        for m in b.model.members:
+            m.head_wc.zero_()
+    assert (a.model(tokens) - b.model(tokens)).abs().max() > 1e-4

@@ -54,7 +54,15 @@ def _models():
     members = [_trained_looking(build_network(shared, single.embedding.weight), 2),
                _trained_looking(build_network(shared, single.embedding.weight), 3),
                _trained_looking(build_network(replace(CONV, classes=("m6A",)), single.embedding.weight), 4)]
-    return {"single": single, "ensemble with a specialist": EnsembleNet(members, classes=CONV.classes).eval()}
+    composed = replace(CONV, composition=5)
+    with_composition = _trained_looking(build_network(composed, single.embedding.weight), 5)
+    composed_members = [_trained_looking(build_network(replace(composed, classes=shared.classes),
+                                                       single.embedding.weight), 6),
+                        _trained_looking(build_network(replace(composed, classes=("m6A",)),
+                                                       single.embedding.weight), 7)]
+    return {"single": single, "ensemble with a specialist": EnsembleNet(members, classes=CONV.classes).eval(),
+            "single with composition": with_composition,
+            "ensemble with composition": EnsembleNet(composed_members, classes=CONV.classes).eval()}
 
 
 MODELS = _models()
@@ -73,6 +81,41 @@ def test_scan_equals_each_window_alone(name, length, chunk_size):
     assert mask.any()
     np.testing.assert_allclose(probs[mask], ref[mask], rtol=0, atol=1e-5)
     assert np.isnan(probs[~mask]).all()
+
+
+def test_composition_is_the_mean_over_the_window_tokens():
+    """With the heads' attention and centre weights zeroed, a composition network's score depends on
+    the window's tokens only as a multiset (the mean of their features): shuffling the window leaves
+    it, and changing one token moves it."""
+    net = _trained_looking(build_network(replace(CONV, composition=5)), 8)
+    with torch.no_grad():
+        net.head_w1.zero_()
+    rng = np.random.default_rng(11)
+    windows = rng.integers(0, 4, (6, CONV.window)).astype(np.uint8)
+    tokens = torch.as_tensor(tokenize(windows, CONV.k).astype(np.int64))
+    shuffled = tokens[:, torch.randperm(tokens.shape[1], generator=torch.Generator().manual_seed(0))]
+    torch.testing.assert_close(net(shuffled), net(tokens), rtol=0, atol=1e-6)
+    changed = tokens.clone()
+    changed[:, 0] = (changed[:, 0] + 1) % 64
+    assert (net(changed) - net(tokens)).abs().max() > 1e-4
+
+
+def test_composition_leaves_a_seeds_other_weights_as_they_were():
+    """Its weights are drawn last: with the same seed, the encoder, attention and heads are the
+    weights a network without composition gets (its models stay reproducible)."""
+    torch.manual_seed(3)
+    plain = build_network(CONV).state_dict()
+    torch.manual_seed(3)
+    composed = build_network(replace(CONV, composition=4)).state_dict()
+    assert set(composed) - set(plain) == {"composition_proj.weight", "composition_proj.bias", "head_wc"}
+    for key, value in plain.items():
+        torch.testing.assert_close(composed[key], value, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("bad", [dict(composition=-1), dict(architecture="bilstm", composition=3)])
+def test_composition_option_is_checked(bad):
+    with pytest.raises(ValueError, match="composition"):
+        replace(CONV, **bad).validate()
 
 
 def test_scores_spread_widely():

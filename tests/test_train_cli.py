@@ -62,7 +62,7 @@ def test_options_reach_the_configs(tables, tmp_path, monkeypatch):
                   "--specialist-cross-negatives", "0.3", "--specialist-selection-rows", "9",
                   "--distill", "teacher.safetensors", "--distill-weight", "0.25",
                   "--window", "21", "--hidden", "4", "--dropout", "0", "--kernel", "5", "--dilations", "1, 2",
-                  "--device", "cpu"])
+                  "--composition", "7", "--device", "cpu"])
     cfg, model = seen["cfg"], seen["model"]
     assert (cfg.epochs, cfg.lr, cfg.uncertainty_weighting, cfg.class_balance, cfg.ohem_keep,
             cfg.max_rows_per_class, cfg.batch_size) == (3, 0.01, False, True, 1.0, 7, 16)
@@ -75,6 +75,7 @@ def test_options_reach_the_configs(tables, tmp_path, monkeypatch):
     assert cfg.patience == TrainConfig().patience
     assert (model.window, model.hidden, model.dropout, model.classes) == (21, 4, 0.0, ("m6A", "Psi"))
     assert (model.architecture, model.kernel, model.dilations) == ("conv", 5, (1, 2))  # conv by default
+    assert model.composition == 7
     assert model.embedding == "word2vec" and model.embedding_dim == 5 and seen["emb"].shape == (65, 5)
     assert set(seen["train"]["modification"]) == {"m6A", "Psi"}  # Am and m5C rows dropped
     assert set(seen["valid"]["modification"]) == {"m6A", "Psi"}
@@ -98,6 +99,8 @@ def test_options_reach_the_configs(tables, tmp_path, monkeypatch):
     (["--classes", "m6A", "Psi", "--class-cross-negatives", "m1A=1"], 2,
      "(--class-cross-negatives) names class(es)"),
     (["--precision", "fp16"], 2, "invalid choice: 'fp16'"),
+    (["--composition", "-1"], 2, "--composition"),
+    (["--architecture", "bilstm", "--composition", "4"], 2, "composition must be >= 0, and 0 unless"),
     (["--specialists", "m9Z"], 2, "unknown modification 'm9Z'"),
     (["--classes", "m6A", "Psi", "--specialists", "m5C"], 2, "(--specialists) names class(es)"),
     (["--specialist-epochs", "0"], 2, "must be"),
@@ -122,13 +125,14 @@ def test_tiny_training_run(tables, tmp_path):
     argv = ["--train", str(tables / "train.tsv.gz"), "--valid", str(tables / "valid.tsv"),
             "--embedding", "onehot", "--output", str(out), "--workdir", str(tmp_path / "w"),
             "--epochs", "2", "--batch-size", "64", "--window", "21", "--dilations", "1,2", "--hidden", "4",
+            "--composition", "3",
             "--attention-dim", "4", "--head-hidden", "4", "--background-per-row", "0",
             "--device", "cpu", "--threads", "1", "--quiet"]
     assert cli.main(argv) == 0
     bundle = load_bundle(out)
     assert bundle.config.classes == ("m5C", "m6A", "Psi")  # registry order
     assert bundle.config.window == 21
-    assert (bundle.config.architecture, bundle.config.dilations) == ("conv", (1, 2))
+    assert (bundle.config.architecture, bundle.config.dilations, bundle.config.composition) == ("conv", (1, 2), 3)
     assert bundle.config.embedding == "onehot"
     assert set(bundle.null_scores) == set(CLASSES)
     assert bundle.provenance["embedding"] == "onehot" and "--epochs 2" in bundle.provenance["command_line"]

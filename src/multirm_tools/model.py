@@ -10,7 +10,9 @@ Only the ``nn.Module`` classes and their configuration live here; training is in
   token's state depends on the tokens of its receptive field only, and attention over
   the ``n_states`` central states of the window. A window's output depends on that
   window alone, and one pass over a whole record computes every position's states at
-  once (``span_logits``): overlapping windows share the encoder's work.
+  once (``span_logits``): overlapping windows share the encoder's work. Optionally
+  (``composition``) the heads also read the mean of per-token features over the whole
+  window, a sliding mean when scanning.
 
 Scanning speed: the embedding is frozen, so each token's input-gate
 projection ``W_ih e + b`` is a fixed row of a (vocab x 4H) table. ``scan_logits``
@@ -37,7 +39,7 @@ from .constants import BY_NAME, CLASS_NAMES
 
 
 ARCHITECTURES = ("bilstm", "conv")
-CONV_ONLY = ("architecture", "kernel", "dilations")  # config keys a BiLSTM bundle does not write
+CONV_ONLY = ("architecture", "kernel", "dilations", "composition")  # config keys a BiLSTM bundle does not write
 
 
 @dataclass
@@ -54,6 +56,9 @@ class ModelConfig:
     layers: int = 1  # LSTM layers (bilstm)
     kernel: int = 3  # conv: kernel size of every layer, odd
     dilations: tuple[int, ...] = (1, 2, 4, 8)  # conv: one residual layer per dilation
+    # conv: features of the window's 3-mer composition beside attention (0: none). Each conv state
+    # sees its receptive field; this weighs every token of the window alike.
+    composition: int = 0
     attention_dim: int = 64
     head_hidden: int = 32
     dropout: float = 0.2
@@ -86,6 +91,8 @@ class ModelConfig:
             # A BiLSTM bundle stays readable by releases that predate the conv options.
             for key in CONV_ONLY:
                 del d[key]
+        elif not self.composition:
+            del d["composition"]  # readable by releases that predate the option
         return d
 
     @classmethod
@@ -115,6 +122,8 @@ class ModelConfig:
             if self.n_states < 1:
                 raise ValueError(f"the conv layers' receptive field ({self.receptive_field} tokens) is wider "
                                  f"than the window's {self.n_tokens} tokens")
+        if self.composition < 0 or (self.composition and self.architecture != "conv"):
+            raise ValueError(f"composition must be >= 0, and 0 unless the architecture is conv, got {self.composition}")
         if self.embedding not in ("word2vec", "onehot"):
             raise ValueError(f"embedding must be 'word2vec' or 'onehot', got {self.embedding!r}")
         for name in ("hidden", "layers", "attention_dim", "head_hidden", "embedding_dim"):
@@ -169,24 +178,29 @@ class _AttentionHeads(nn.Module):
         u = 2 * torch.sigmoid(2 * self.att_proj(states)) - 1  # tanh, faster on CPU
         return u @ self.att_query.T
 
-    def _heads(self, context: torch.Tensor, centre: torch.Tensor, cols=slice(None)) -> torch.Tensor:
-        """Logits (B, c) of classes ``cols`` from their contexts (B, c, 2H) and the centre states (B, 2H)."""
+    def _heads(self, context: torch.Tensor, centre: torch.Tensor, cols=slice(None),
+               composition: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, c) of classes ``cols`` from their contexts (B, c, 2H), the centre states (B, 2H)
+        and, for a network with them, the window's composition features (B, composition)."""
         d = centre.shape[-1]
         w1 = self.head_w1[cols]
         pre = (torch.einsum("bcd,cdf->bcf", self.dropout(context), w1[:, :d])
                + torch.einsum("bd,cdf->bcf", self.dropout(centre), w1[:, d:]))
+        if composition is not None:
+            pre = pre + torch.einsum("bs,csf->bcf", self.dropout(composition), self.head_wc[cols])
         # GELU, not ReLU: with small encoder states a ReLU head can die whole (constant output).
         hid = nn.functional.gelu(pre + self.head_b1[cols])
         return (self.dropout(hid) * self.head_w2[cols]).sum(-1) + self.head_b2[cols]
 
-    def _attend(self, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _attend(self, states: torch.Tensor, composition: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
         """states (B, T, 2H) -> logits (B, C), attention (B, C, T).
 
         Each head reads its class's attention context and the centre token's states (4H):
         the site's own neighbourhood does not have to be found by attention first.
         """
         attn = torch.softmax(self._attention_scores(states), dim=1).transpose(1, 2)  # (B, C, T)
-        return self._heads(attn @ states, states[:, states.shape[1] // 2]), attn
+        return self._heads(attn @ states, states[:, states.shape[1] // 2], composition=composition), attn
 
     def subset(self, classes) -> "_AttentionHeads":
         """Itself: one network computes all its classes at once (``EnsembleNet.subset`` drops members)."""
@@ -328,6 +342,15 @@ class DilatedConvNet(_AttentionHeads):
         self.proj = nn.Linear(config.embedding_dim, D)
         self.convs = nn.ModuleList(nn.Conv1d(D, D, config.kernel, dilation=d) for d in config.dilations)
         self._init_heads(config)
+        if config.composition:
+            # After the heads: a seed's network without composition draws the weights it always did.
+            S = config.composition
+            self.composition_proj = nn.Linear(config.embedding_dim, S)
+            self.head_wc = nn.Parameter(torch.randn(len(config.classes), S, config.head_hidden) / S ** 0.5)
+
+    def _token_composition(self, x: torch.Tensor) -> torch.Tensor:
+        """Embedded tokens (..., embedding_dim) -> each token's composition features (..., composition)."""
+        return nn.functional.relu(self.composition_proj(x))
 
     def _encode(self, x: torch.Tensor) -> torch.Tensor:
         """Projected tokens (B, D, T) -> states (B, T - receptive_field + 1, D)."""
@@ -339,7 +362,9 @@ class DilatedConvNet(_AttentionHeads):
     def forward_embedded(self, x: torch.Tensor, return_attention: bool = False):
         """Logits from embedded windows, x: shape=(B, n_tokens, embedding_dim). Used for attributions."""
         states = self._encode(self.proj(x).transpose(1, 2))
-        logits, attn = self._attend(states)
+        # The window's composition: the mean of its tokens' features, every token of the window.
+        composition = self._token_composition(x).mean(1) if self.config.composition else None
+        logits, attn = self._attend(states, composition)
         if not return_attention:
             return logits
         margin = (self.config.receptive_field - 1) // 2  # tokens whose state is not in the window
@@ -388,6 +413,11 @@ class DilatedConvNet(_AttentionHeads):
         z = (states @ w1[:, :D].permute(1, 0, 2).reshape(D, c * F)).view(-1, c, F)  # (n + T - 1, c, F)
         centre = (states[T // 2:T // 2 + n] @ w1[:, D:].permute(1, 0, 2).reshape(D, c * F)).view(n, c, F)
         b1, w2, b2 = self.head_b1[cols], self.head_w2[cols], self.head_b2[cols]
+        if self.config.composition:
+            # Each window's mean of its n_tokens tokens' features (a sliding mean), then to head space.
+            per_token = self._token_composition(self.embedding.weight)[tokens]  # (n + n_tokens - 1, S)
+            means = nn.functional.avg_pool1d(per_token.T[None], self.config.n_tokens, stride=1)[0].T  # (n, S)
+            centre = centre + torch.einsum("ps,csf->pcf", means, self.head_wc[cols])
         for lo, P in _needed_batches(need.any(1), batch):
             # Overlapping views, no copies: window p of class k reads scores[lo + p + t, k] and z[lo + p + t, k].
             window_scores = scores[lo:].as_strided((P, c, T), (c, 1, c))

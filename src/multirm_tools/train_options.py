@@ -151,6 +151,8 @@ MODEL_OPTIONS: list[tuple[str, Callable | tuple[str, ...], str]] = [
     ("layers", positive_int, "LSTM layers (bilstm)"),
     ("kernel", _odd_kernel, "kernel size of each conv layer (conv)"),
     ("dilations", int_list, "one residual conv layer per dilation, as N[,N...] (conv)"),
+    ("composition", nonneg_int, "features of the 3-mer composition of the whole window that the heads "
+                                "read beside attention; 0 for none (conv)"),
     ("attention_dim", positive_int, "attention size"),
     ("head_hidden", positive_int, "hidden units of each class head"),
     ("dropout", probability, "dropout rate"),
