@@ -363,3 +363,23 @@ def test_conv_bundle_with_composition_round_trips_and_one_without_omits_the_key(
         for m in b.model.members:
             m.head_wc.zero_()
     assert (a.model(tokens) - b.model(tokens)).abs().max() > 1e-4
+
+
+def test_conv_bundle_with_position_weights_round_trips_and_one_without_omits_the_key(tmp_path):
+    """An attention+position network's bundle reloads to the same scores, its position weights in
+    the file; a conv bundle with attention alone leaves the key out (older releases read it)."""
+    from conftest import TINY_CONV
+    assert "pooling" not in _header(make_tiny_bundle(tmp_path / "plain.safetensors", **TINY_CONV))["config"]
+    first = load_bundle(make_tiny_bundle(tmp_path / "pos0.safetensors", pooling="attention+position", **TINY_CONV))
+    with torch.no_grad():  # trained-looking position weights (a new network's are zero)
+        first.model.att_position.copy_(torch.randn(first.model.att_position.shape, generator=torch.Generator().manual_seed(1)))
+    save_bundle(tmp_path / "pos.safetensors", first)
+    assert _header(tmp_path / "pos.safetensors")["config"]["pooling"] == "attention+position"
+    again = load_bundle(tmp_path / "pos.safetensors")
+    assert again.config.pooling == "attention+position"
+    torch.testing.assert_close(again.model.att_position, first.model.att_position, rtol=0, atol=0)
+    tokens = torch.as_tensor(tokenize(np.random.default_rng(2).integers(0, 4, (5, again.config.window)), again.config.k))
+    torch.testing.assert_close(again.model(tokens), first.model(tokens), rtol=0, atol=0)
+    with torch.no_grad():
+        again.model.att_position.zero_()
+    assert (again.model(tokens) - first.model(tokens)).abs().max() > 1e-4

@@ -60,9 +60,17 @@ def _models():
                                                        single.embedding.weight), 6),
                         _trained_looking(build_network(replace(composed, classes=("m6A",)),
                                                        single.embedding.weight), 7)]
+    placed = replace(CONV, pooling="attention+position")
+    with_position = _trained_looking(build_network(placed, single.embedding.weight), 9)
+    both = replace(placed, composition=3)
+    placed_members = [_trained_looking(build_network(replace(both, classes=shared.classes), single.embedding.weight), 10),
+                      _trained_looking(build_network(replace(both, classes=("m6A",)), single.embedding.weight), 12)]
     return {"single": single, "ensemble with a specialist": EnsembleNet(members, classes=CONV.classes).eval(),
             "single with composition": with_composition,
-            "ensemble with composition": EnsembleNet(composed_members, classes=CONV.classes).eval()}
+            "ensemble with composition": EnsembleNet(composed_members, classes=CONV.classes).eval(),
+            "single with position weights": with_position,
+            "ensemble with position weights and composition": EnsembleNet(placed_members,
+                                                                          classes=CONV.classes).eval()}
 
 
 MODELS = _models()
@@ -110,6 +118,35 @@ def test_composition_leaves_a_seeds_other_weights_as_they_were():
     assert set(composed) - set(plain) == {"composition_proj.weight", "composition_proj.bias", "head_wc"}
     for key, value in plain.items():
         torch.testing.assert_close(composed[key], value, rtol=0, atol=0)
+
+
+def test_position_weights_start_at_zero_and_move_only_their_class():
+    """A new attention+position network scores as the plain network of the same seed does (its
+    weights are drawn as the plain one's, the position weights start at zero); a position weight
+    then moves its own class's score and no other, and the attention it reports still sums to one."""
+    torch.manual_seed(4)
+    plain = build_network(CONV).eval()
+    torch.manual_seed(4)
+    placed = build_network(replace(CONV, pooling="attention+position")).eval()
+    assert set(placed.state_dict()) - set(plain.state_dict()) == {"att_position"}
+    assert placed.att_position.shape == (len(CONV.classes), CONV.n_states)
+    rng = np.random.default_rng(5)
+    tokens = torch.as_tensor(tokenize(rng.integers(0, 4, (4, CONV.window)).astype(np.uint8), CONV.k).astype(np.int64))
+    torch.testing.assert_close(placed(tokens), plain(tokens), rtol=0, atol=0)
+    with torch.no_grad():
+        placed.att_position[2, 0] = 3.0  # the first state of the window, class 2 only
+    moved = (placed(tokens) - plain(tokens)).abs()
+    assert moved[:, 2].min() > 1e-4
+    assert moved[:, [i for i in range(len(CONV.classes)) if i != 2]].max() == 0
+    _, attn = placed(tokens, return_attention=True)
+    torch.testing.assert_close(attn.sum(-1), torch.ones(attn.shape[:2]), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("bad, match", [(dict(pooling="position"), "pooling"),
+                                        (dict(architecture="bilstm", pooling="attention+position"), "pooling")])
+def test_pooling_option_is_checked(bad, match):
+    with pytest.raises(ValueError, match=match):
+        replace(CONV, **bad).validate()
 
 
 @pytest.mark.parametrize("bad", [dict(composition=-1), dict(architecture="bilstm", composition=3)])

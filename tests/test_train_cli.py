@@ -62,7 +62,7 @@ def test_options_reach_the_configs(tables, tmp_path, monkeypatch):
                   "--specialist-cross-negatives", "0.3", "--specialist-selection-rows", "9",
                   "--distill", "teacher.safetensors", "--distill-weight", "0.25",
                   "--window", "21", "--hidden", "4", "--dropout", "0", "--kernel", "5", "--dilations", "1, 2",
-                  "--composition", "7", "--device", "cpu"])
+                  "--composition", "7", "--pooling", "attention+position", "--device", "cpu"])
     cfg, model = seen["cfg"], seen["model"]
     assert (cfg.epochs, cfg.lr, cfg.uncertainty_weighting, cfg.class_balance, cfg.ohem_keep,
             cfg.max_rows_per_class, cfg.batch_size) == (3, 0.01, False, True, 1.0, 7, 16)
@@ -75,7 +75,7 @@ def test_options_reach_the_configs(tables, tmp_path, monkeypatch):
     assert cfg.patience == TrainConfig().patience
     assert (model.window, model.hidden, model.dropout, model.classes) == (21, 4, 0.0, ("m6A", "Psi"))
     assert (model.architecture, model.kernel, model.dilations) == ("conv", 5, (1, 2))  # conv by default
-    assert model.composition == 7
+    assert (model.composition, model.pooling) == (7, "attention+position")
     assert model.embedding == "word2vec" and model.embedding_dim == 5 and seen["emb"].shape == (65, 5)
     assert set(seen["train"]["modification"]) == {"m6A", "Psi"}  # Am and m5C rows dropped
     assert set(seen["valid"]["modification"]) == {"m6A", "Psi"}
@@ -101,6 +101,8 @@ def test_options_reach_the_configs(tables, tmp_path, monkeypatch):
     (["--precision", "fp16"], 2, "invalid choice: 'fp16'"),
     (["--composition", "-1"], 2, "--composition"),
     (["--architecture", "bilstm", "--composition", "4"], 2, "composition must be >= 0, and 0 unless"),
+    (["--pooling", "position"], 2, "invalid choice: 'position'"),
+    (["--architecture", "bilstm", "--pooling", "attention+position"], 2, "attention unless the architecture is conv"),
     (["--specialists", "m9Z"], 2, "unknown modification 'm9Z'"),
     (["--classes", "m6A", "Psi", "--specialists", "m5C"], 2, "(--specialists) names class(es)"),
     (["--specialist-epochs", "0"], 2, "must be"),

@@ -12,7 +12,9 @@ Only the ``nn.Module`` classes and their configuration live here; training is in
   window alone, and one pass over a whole record computes every position's states at
   once (``span_logits``): overlapping windows share the encoder's work. Optionally
   (``composition``) the heads also read the mean of per-token features over the whole
-  window, a sliding mean when scanning.
+  window, a sliding mean when scanning; and (``pooling = "attention+position"``) each
+  class adds a learned weight per place in the window to its attention weights, since
+  the conv states, unlike the BiLSTM's, do not know where in the window they sit.
 
 Scanning speed: the embedding is frozen, so each token's input-gate
 projection ``W_ih e + b`` is a fixed row of a (vocab x 4H) table. ``scan_logits``
@@ -39,7 +41,8 @@ from .constants import BY_NAME, CLASS_NAMES
 
 
 ARCHITECTURES = ("bilstm", "conv")
-CONV_ONLY = ("architecture", "kernel", "dilations", "composition")  # config keys a BiLSTM bundle does not write
+POOLINGS = ("attention", "attention+position")
+CONV_ONLY = ("architecture", "kernel", "dilations", "composition", "pooling")  # config keys a BiLSTM bundle does not write
 
 
 @dataclass
@@ -59,6 +62,10 @@ class ModelConfig:
     # conv: features of the window's 3-mer composition beside attention (0: none). Each conv state
     # sees its receptive field; this weighs every token of the window alike.
     composition: int = 0
+    # conv: how each class's head weighs the window's states. "attention": by content alone (the
+    # states are translation-equivariant, so attention cannot tell where a state sits);
+    # "attention+position": plus a learned signed weight per state position of each class.
+    pooling: str = "attention"
     attention_dim: int = 64
     head_hidden: int = 32
     dropout: float = 0.2
@@ -91,8 +98,12 @@ class ModelConfig:
             # A BiLSTM bundle stays readable by releases that predate the conv options.
             for key in CONV_ONLY:
                 del d[key]
-        elif not self.composition:
-            del d["composition"]  # readable by releases that predate the option
+        else:
+            # Options left at their defaults are omitted: readable by releases that predate them.
+            if not self.composition:
+                del d["composition"]
+            if self.pooling == "attention":
+                del d["pooling"]
         return d
 
     @classmethod
@@ -124,6 +135,9 @@ class ModelConfig:
                                  f"than the window's {self.n_tokens} tokens")
         if self.composition < 0 or (self.composition and self.architecture != "conv"):
             raise ValueError(f"composition must be >= 0, and 0 unless the architecture is conv, got {self.composition}")
+        if self.pooling not in POOLINGS or (self.pooling != "attention" and self.architecture != "conv"):
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, and attention unless the "
+                             f"architecture is conv, got {self.pooling!r}")
         if self.embedding not in ("word2vec", "onehot"):
             raise ValueError(f"embedding must be 'word2vec' or 'onehot', got {self.embedding!r}")
         for name in ("hidden", "layers", "attention_dim", "head_hidden", "embedding_dim"):
@@ -192,15 +206,18 @@ class _AttentionHeads(nn.Module):
         hid = nn.functional.gelu(pre + self.head_b1[cols])
         return (self.dropout(hid) * self.head_w2[cols]).sum(-1) + self.head_b2[cols]
 
-    def _attend(self, states: torch.Tensor, composition: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _attend(self, states: torch.Tensor, composition: torch.Tensor | None = None,
+                position: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """states (B, T, 2H) -> logits (B, C), attention (B, C, T).
 
         Each head reads its class's attention context and the centre token's states (4H):
-        the site's own neighbourhood does not have to be found by attention first.
+        the site's own neighbourhood does not have to be found by attention first. ``position``
+        (C, T), for a network with it, is added to the attention weights: the context is then
+        the attention's mean of the states plus a fixed, signed weighting of them by place.
         """
         attn = torch.softmax(self._attention_scores(states), dim=1).transpose(1, 2)  # (B, C, T)
-        return self._heads(attn @ states, states[:, states.shape[1] // 2], composition=composition), attn
+        weights = attn if position is None else attn + position
+        return self._heads(weights @ states, states[:, states.shape[1] // 2], composition=composition), attn
 
     def subset(self, classes) -> "_AttentionHeads":
         """Itself: one network computes all its classes at once (``EnsembleNet.subset`` drops members)."""
@@ -347,6 +364,9 @@ class DilatedConvNet(_AttentionHeads):
             S = config.composition
             self.composition_proj = nn.Linear(config.embedding_dim, S)
             self.head_wc = nn.Parameter(torch.randn(len(config.classes), S, config.head_hidden) / S ** 0.5)
+        if config.pooling == "attention+position":
+            # Zero at first: training starts from attention alone, and no random draw is added.
+            self.att_position = nn.Parameter(torch.zeros(len(config.classes), config.n_states))
 
     def _token_composition(self, x: torch.Tensor) -> torch.Tensor:
         """Embedded tokens (..., embedding_dim) -> each token's composition features (..., composition)."""
@@ -364,7 +384,7 @@ class DilatedConvNet(_AttentionHeads):
         states = self._encode(self.proj(x).transpose(1, 2))
         # The window's composition: the mean of its tokens' features, every token of the window.
         composition = self._token_composition(x).mean(1) if self.config.composition else None
-        logits, attn = self._attend(states, composition)
+        logits, attn = self._attend(states, composition, getattr(self, "att_position", None))
         if not return_attention:
             return logits
         margin = (self.config.receptive_field - 1) // 2  # tokens whose state is not in the window
@@ -413,6 +433,7 @@ class DilatedConvNet(_AttentionHeads):
         z = (states @ w1[:, :D].permute(1, 0, 2).reshape(D, c * F)).view(-1, c, F)  # (n + T - 1, c, F)
         centre = (states[T // 2:T // 2 + n] @ w1[:, D:].permute(1, 0, 2).reshape(D, c * F)).view(n, c, F)
         b1, w2, b2 = self.head_b1[cols], self.head_w2[cols], self.head_b2[cols]
+        position = self.att_position[cols] if self.config.pooling == "attention+position" else None
         if self.config.composition:
             # Each window's mean of its n_tokens tokens' features (a sliding mean), then to head space.
             per_token = self._token_composition(self.embedding.weight)[tokens]  # (n + n_tokens - 1, S)
@@ -421,7 +442,10 @@ class DilatedConvNet(_AttentionHeads):
         for lo, P in _needed_batches(need.any(1), batch):
             # Overlapping views, no copies: window p of class k reads scores[lo + p + t, k] and z[lo + p + t, k].
             window_scores = scores[lo:].as_strided((P, c, T), (c, 1, c))
-            attn = torch.softmax(window_scores, dim=-1).reshape(P * c, 1, T)
+            attn = torch.softmax(window_scores, dim=-1)
+            if position is not None:
+                attn = attn + position  # the same weight per place for every window, as in forward
+            attn = attn.reshape(P * c, 1, T)
             window_z = z[lo:].as_strided((P * c, T, F), (F, c * F, 1))
             pre = torch.bmm(attn, window_z).view(P, c, F) + centre[lo:lo + P]
             out[lo:lo + P, cols] = (nn.functional.gelu(pre + b1) * w2).sum(-1) + b2

@@ -16,7 +16,7 @@ import pandas as pd
 from .argtypes import nonneg_int, positive_fraction, positive_int, probability
 from .constants import CLASS_NAMES, canonical_name
 from .errors import InputError, UsageError
-from .model import ARCHITECTURES, ModelConfig
+from .model import ARCHITECTURES, POOLINGS, ModelConfig
 from .train import PRECISIONS, TrainConfig
 
 
@@ -153,6 +153,9 @@ MODEL_OPTIONS: list[tuple[str, Callable | tuple[str, ...], str]] = [
     ("dilations", int_list, "one residual conv layer per dilation, as N[,N...] (conv)"),
     ("composition", nonneg_int, "features of the 3-mer composition of the whole window that the heads "
                                 "read beside attention; 0 for none (conv)"),
+    ("pooling", POOLINGS, "how each class's head weighs the window's states (conv): attention (by their "
+                          "content) or attention+position (plus a learned weight for each place in the "
+                          "window: conv states do not know where they sit)"),
     ("attention_dim", positive_int, "attention size"),
     ("head_hidden", positive_int, "hidden units of each class head"),
     ("dropout", probability, "dropout rate"),
