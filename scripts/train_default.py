@@ -32,7 +32,7 @@ import torch
 
 from multirm_tools.bundle import save_bundle
 from multirm_tools.train_options import class_counts, class_rates, int_list
-from multirm_tools.model import ARCHITECTURES, ModelConfig
+from multirm_tools.model import ARCHITECTURES, POOLINGS, ModelConfig
 from multirm_tools.sites import read_sites, write_sites
 from multirm_tools.train import PRECISIONS, TrainConfig, split_calibration, train_model
 
@@ -87,7 +87,7 @@ def main(argv=None) -> int:
     p.add_argument("--kernel", type=int, default=3)
     p.add_argument("--dilations", type=int_list, default=(1, 2, 4, 8))
     p.add_argument("--composition", type=int, default=0, help="window composition features (conv; 0: none)")
-    p.add_argument("--pooling", default="attention", choices=("attention", "attention+position"),
+    p.add_argument("--pooling", default="attention", choices=POOLINGS,
                    help="how the heads weigh the window's states (conv)")
     # Three members of at most 12 epochs each fit the 60-min budget on 2 cores in bf16; the
     # networks peak at epoch 10-11, and 18 epochs allowed changed nothing (model card, "Training data").
@@ -146,8 +146,7 @@ def main(argv=None) -> int:
         # The same split train_model makes: an estimate on data that neither fitted nor selected the model.
         write_sites(split_calibration(train, tc.calibration_fraction, tc.seed)[1], a.dump_heldout)
     sizes = dict(architecture=a.architecture, window=a.window, hidden=a.hidden, kernel=a.kernel,
-                 dilations=a.dilations, composition=a.composition,
-                 pooling=a.pooling)
+                 dilations=a.dilations, composition=a.composition, pooling=a.pooling)
     if a.embedding == "onehot":
         emb, cfg = None, ModelConfig(**sizes, embedding="onehot", embedding_dim=64)
     else:

@@ -433,7 +433,8 @@ class DilatedConvNet(_AttentionHeads):
         z = (states @ w1[:, :D].permute(1, 0, 2).reshape(D, c * F)).view(-1, c, F)  # (n + T - 1, c, F)
         centre = (states[T // 2:T // 2 + n] @ w1[:, D:].permute(1, 0, 2).reshape(D, c * F)).view(n, c, F)
         b1, w2, b2 = self.head_b1[cols], self.head_w2[cols], self.head_b2[cols]
-        position = self.att_position[cols] if self.config.pooling == "attention+position" else None
+        position = getattr(self, "att_position", None)
+        position = None if position is None else position[cols]
         if self.config.composition:
             # Each window's mean of its n_tokens tokens' features (a sliding mean), then to head space.
             per_token = self._token_composition(self.embedding.weight)[tokens]  # (n + n_tokens - 1, S)
