@@ -76,12 +76,14 @@ def assemble(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     return train, valid
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The script's options; run with none but the paths, they rebuild the bundled default model."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workdir", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--embedding", default="onehot", help="word2vec text file from multirm-embed, or onehot")
-    p.add_argument("--architecture", default="conv", choices=ARCHITECTURES)
+    # bilstm: the bundled default's encoder (multirm-train's own default is conv, for new models).
+    p.add_argument("--architecture", default="bilstm", choices=ARCHITECTURES)
     p.add_argument("--window", type=int, default=101)
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--kernel", type=int, default=3)
@@ -125,13 +127,11 @@ def main(argv=None) -> int:
                    help="also write the assembled training table here (for the baseline's evaluation)")
     p.add_argument("--dump-heldout", default=None,
                    help="also write the rows never fitted nor used to pick the epoch (the calibration share)")
-    a = p.parse_args(argv)
-    torch.set_num_threads(a.threads)
-    t0 = time.time()
-    train, valid = assemble(a.seed)
-    print(train.groupby(["modification", "label"]).size().unstack().to_string(), file=sys.stderr)
-    if a.dump_train:
-        write_sites(train, a.dump_train)
+    return p
+
+
+def configs(a: argparse.Namespace, embedding_dim: int | None) -> tuple[TrainConfig, ModelConfig]:
+    """The training and network configuration the options ask for (``embedding_dim`` None: one-hot)."""
     tc = TrainConfig(epochs=a.epochs, patience=a.patience, max_rows_per_class=a.max_rows_per_class,
                      class_max_rows=class_counts(a.class_max_rows),
                      background_per_row=a.background_per_row, cross_negatives=a.cross_negatives,
@@ -142,17 +142,29 @@ def main(argv=None) -> int:
                      specialist_cross_negatives=a.specialist_cross_negatives,
                      specialist_selection_rows=a.specialist_selection_rows, distill=a.distill,
                      distill_weight=a.distill_weight)
+    sizes = dict(architecture=a.architecture, window=a.window, hidden=a.hidden, kernel=a.kernel,
+                 dilations=a.dilations, composition=a.composition, pooling=a.pooling)
+    if embedding_dim is None:
+        return tc, ModelConfig(**sizes, embedding="onehot", embedding_dim=64)
+    return tc, ModelConfig(**sizes, embedding="word2vec", embedding_dim=embedding_dim)
+
+
+def main(argv=None) -> int:
+    a = build_parser().parse_args(argv)
+    torch.set_num_threads(a.threads)
+    t0 = time.time()
+    emb = None
+    if a.embedding != "onehot":
+        from multirm_tools.embedding import read_embedding
+        emb = read_embedding(a.embedding)
+    tc, cfg = configs(a, None if emb is None else emb.shape[1])
+    train, valid = assemble(a.seed)
+    print(train.groupby(["modification", "label"]).size().unstack().to_string(), file=sys.stderr)
+    if a.dump_train:
+        write_sites(train, a.dump_train)
     if a.dump_heldout:
         # The same split train_model makes: an estimate on data that neither fitted nor selected the model.
         write_sites(split_calibration(train, tc.calibration_fraction, tc.seed)[1], a.dump_heldout)
-    sizes = dict(architecture=a.architecture, window=a.window, hidden=a.hidden, kernel=a.kernel,
-                 dilations=a.dilations, composition=a.composition, pooling=a.pooling)
-    if a.embedding == "onehot":
-        emb, cfg = None, ModelConfig(**sizes, embedding="onehot", embedding_dim=64)
-    else:
-        from multirm_tools.embedding import read_embedding
-        emb = read_embedding(a.embedding)
-        cfg = ModelConfig(**sizes, embedding="word2vec", embedding_dim=emb.shape[1])
     bundle = train_model(train, valid, cfg, emb, tc, a.workdir, progress=sys.stderr.isatty())
     bundle.provenance["training_seconds"] = round(time.time() - t0)
     bundle.provenance["script"] = "scripts/train_default.py " + " ".join(argv or sys.argv[1:])

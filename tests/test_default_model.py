@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import shlex
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +15,7 @@ import pytest
 from multirm_tools.bundle import default_bundle_path, load_bundle
 from multirm_tools.cli import evaluate, predict
 from multirm_tools.constants import CLASS_NAMES
+from multirm_tools.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 VALID = ROOT.parent / "shared" / "data" / "multirm" / "valid.tsv.gz"
@@ -78,3 +83,26 @@ def test_the_conv_model_still_separates_the_validation_split(tmp_path):
     metrics = pd.read_csv(tmp_path / "metrics.tsv", sep="\t").set_index("modification")
     assert metrics.loc["mean", "AUCb"] >= 0.89
     assert metrics.loc["mean", "AUCm"] >= 0.96
+
+
+def _train_default_script():
+    spec = importlib.util.spec_from_file_location("train_default", ROOT / "scripts" / "train_default.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", ["bilstm", "conv"])
+def test_train_default_script_rebuilds_each_shipped_model_configuration(name):
+    # The command each shipped bundle records, rerun through the script's parser, must ask for the
+    # same network and training options: a changed script default would silently train another model.
+    script = _train_default_script()
+    bundle = load_bundle(name)
+    recorded = shlex.split(bundle.provenance["script"])[1:]
+    args = script.build_parser().parse_args(recorded)
+    tc, cfg = script.configs(args, bundle.config.embedding_dim)
+    # Options added since the bundle was trained take their defaults, as a resumed run does.
+    recorded_tc = {**asdict(TrainConfig()), **bundle.provenance["train_config"]}
+    assert json.loads(json.dumps(asdict(tc))) == json.loads(json.dumps(recorded_tc))
+    want = {k: v for k, v in bundle.config.to_dict().items() if k != "classes"}
+    assert {k: v for k, v in cfg.to_dict().items() if k != "classes"} == want

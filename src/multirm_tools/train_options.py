@@ -139,8 +139,9 @@ TRAIN_OPTIONS: list[tuple[str, Callable | type | tuple[str, ...] | None, str]] =
                                     "(1 - W) * label + W * teacher probability"),
 ]
 COMPUTE_FIELDS = {"batch_size"}  # TrainConfig fields set from add_compute_options
-# New networks are conv by default (the default model's kind); ModelConfig's own default stays bilstm,
-# the architecture of every bundle written before the option existed.
+# New networks are conv by default (fast scans, accuracy within noise of the BiLSTM: docs/model.md), though
+# the bundled default model is a BiLSTM; ModelConfig's own default stays bilstm, the architecture of every
+# bundle written before the option existed.
 DEFAULT_NETWORK = ModelConfig(architecture="conv")
 
 MODEL_OPTIONS: list[tuple[str, Callable | tuple[str, ...], str]] = [
