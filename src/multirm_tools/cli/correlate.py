@@ -90,7 +90,7 @@ def _body(args: argparse.Namespace, argv: list[str] | None) -> int:
     alone = [c for c in bundle.config.classes if c not in n["compared"]]
     print(f"{PROG}: {len(n['compared'])} classes by {args.measure}"
           + (f" ({', '.join(alone)}: a network of its own, not compared)" if alone else "")
-          + "; strongest attention correlations: "
+          + "; strongest correlations: "
           + ", ".join(f"{a}~{b} r={v:.2f}" for a, b, v in zip(top["class_a"], top["class_b"], top["pearson_r"]))
           + (f"; {n['distances']} class pairs of site distances" if n["distances"] is not None else "")
           + f" -> {outdir}", file=sys.stderr)

@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="q-value (Benjamini-Hochberg, per class) cut-off for sites.bed")
     add_classes_option(parser, help="comma-separated classes to predict; aliases accepted (Psi, pseudouridine, "
                              "AtoI, inosine, ...); only the networks of the model that predict them run, so the "
-                             "bundled model scans m6A alone about 4 times faster (default: all classes of the "
+                             "bundled model scans m6A alone over 10 times faster (default: all classes of the "
                              "model)")
     parser.add_argument("--motif-filter", action="store_true",
                         help="report m6A only in DRACH and m6Am only in BCA motifs (modified base at "

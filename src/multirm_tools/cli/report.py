@@ -15,8 +15,8 @@ def parse_arguments() -> argparse.ArgumentParser:
     d = Limits()
     parser = base_parser(
         "multirm-report",
-        "Render one HTML file from the outputs of multirm-predict, -evaluate, -explain, -motifs and "
-        "-correlate (folders or single files, recognised by content). The page carries its charts' "
+        "Render one HTML file from the outputs of multirm-predict, -evaluate, -explain, -motifs, "
+        "-correlate and -variants (folders or single files, recognised by content). The page carries its charts' "
         "JavaScript and data and needs no network. Sections appear only for the inputs given. What it "
         "embeds is bounded (the options below), so a report stays under "
         f"{SIZE_BOUND_MB} MB for any input; the page says what it left out.")
