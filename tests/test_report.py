@@ -242,6 +242,16 @@ def test_bad_prediction_rows_name_the_line(outputs, tmp_path):
         summarise_predictions(tmp_path / "c.tsv", 0.05, 0.05, Limits())
 
 
+def test_a_run_that_predicted_nothing_gives_a_report(tmp_path):
+    # --classes m6A on a record without A, or an all-N record: predictions.tsv is its header alone.
+    empty = predictions_table({"tx1": 30}).iloc[:0]
+    d = write_predict_dir(tmp_path / "p", empty)
+    summary = summarise_predictions(d / "predictions.tsv", 0.05, 0.05, Limits())
+    assert summary.n_records == 0 and summary.n_significant == 0 and summary.per_class.empty
+    assert report_cli.main([str(d), "-o", str(tmp_path / "r.html"), "--quiet"]) == 0
+    assert "0 significant site(s) in 0 record(s)" in (tmp_path / "r.html").read_text()
+
+
 # ---------------------------------------------------------------------------------------------
 # the streaming summary
 

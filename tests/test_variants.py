@@ -295,3 +295,18 @@ def test_report_shows_the_calls(planted, tmp_path):
     # one row per class in the calls table: m6A with one site destroyed and one lost, from 2 alleles
     assert ('<tr><td>m6A</td><td class="num">1</td><td class="num">1</td><td class="num">0</td>'
             '<td class="num">2</td></tr>') in html
+
+
+def test_report_of_a_run_without_calls(planted, tmp_path):
+    # Most VCFs change no significant site: the report shows an empty calls table, not a traceback.
+    from multirm_tools.cli import report
+
+    _, bundle, genome, sites = planted
+    vcf = write_vcf(tmp_path / "v.vcf", [("chr1", sites["far"], "far", sites["far_ref"], other(sites["far_ref"]),
+                                          ".", ".", ".")])
+    rc, out = run(tmp_path, vcf, genome, bundle, "--classes", "m6A", "--transcriptome")
+    assert rc == 0
+    assert (pd.read_csv(out / "variants.tsv", sep="\t")["call"] == "none").all()
+    assert report.main([str(out), "-o", str(tmp_path / "r.html"), "--quiet"]) == 0
+    html = (tmp_path / "r.html").read_text()
+    assert '<section id="variants">' in html and "Calls per class" in html

@@ -407,6 +407,8 @@ def summarise_predictions(path: Path, alpha: float, fdr: float, limits: Limits,
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise InputError(f"{path}: line {line + i}: probability must be in [0, 1] and p_value > 0")
+        if chunk.empty:  # a header alone: a run that predicted nothing (e.g. --classes m6A on no A)
+            continue
         sig = (chunk["p_value"].to_numpy() <= alpha) & (chunk["q_value"].to_numpy() <= fdr)
         codes = chunk["modification"].cat.codes.to_numpy()
         np.add.at(counts[:, 0], codes, 1)
@@ -801,8 +803,8 @@ def _variant_sections(rep: Report, rows: pd.DataFrame, limits: Limits) -> None:
     counts = (called.groupby(["modification", "call"]).size().unstack(fill_value=0)
               .reindex(columns=list(VARIANT_CALLS), fill_value=0))
     counts = counts.reindex([c for c in CLASS_NAMES if c in counts.index])
-    counts["alleles"] = called.groupby("modification").apply(
-        lambda g: g[["chrom", "pos", "ref", "alt"]].drop_duplicates().shape[0], include_groups=False)
+    alleles = called[["modification", "chrom", "pos", "ref", "alt"]].drop_duplicates().groupby("modification").size()
+    counts["alleles"] = alleles.reindex(counts.index, fill_value=0)  # no calls: an empty table, not an error
     rep.variant_calls = _html_table(counts.reset_index())
     order = called.assign(size=called["delta"].abs()).sort_values("size", ascending=False, kind="stable")
     if len(order) > limits.max_table_rows:
