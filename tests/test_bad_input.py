@@ -172,3 +172,18 @@ def test_unwritable_output_is_refused_before_any_work(tool, tmp_path, capsys, mo
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "permission denied" in err[0] and str(locked) in err[0], err
     assert list(locked.iterdir()) == []
+
+
+def test_a_warning_is_one_line_naming_the_tool(tmp_path, capsys):
+    # A row whose base is not its class's is dropped with a warning: one line, no Python file:line.
+    rows = (DATA / "sites_valid.tsv").read_text().splitlines()
+    cells = rows[1].split("\t")
+    cells[0], cells[1] = "wrong_base", "Psi"  # its site is an A
+    table = tmp_path / "t.tsv"
+    table.write_text("\n".join(rows + ["\t".join(cells)]) + "\n")
+    assert evaluate.main(["--model", str(TINY), "--sites", str(table), "--outdir", str(tmp_path / "o"),
+                          "--threads", "1"]) == 0
+    err = capsys.readouterr().err
+    lines = [x for x in err.splitlines() if "dropped" in x]
+    assert len(lines) == 1 and lines[0].startswith("multirm-evaluate: warning: ") and "t.tsv" in lines[0]
+    assert "UserWarning" not in err and "warnings.warn" not in err

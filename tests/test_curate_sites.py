@@ -520,6 +520,22 @@ def test_annotation_with_other_chromosome_names(data, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+
+@pytest.mark.parametrize("start, end", [(0, 700), (700, 201)])
+def test_gtf_exon_with_bad_coordinates_is_an_error(data, tmp_path, capsys, start, end):
+    # GTF is 1-based and inclusive: start 0 once made all-N windows of the wrong width, end < start
+    # dropped the exon silently.
+    lines = (data / "transcripts.gtf").read_text().splitlines()
+    i = next(k for k, ln in enumerate(lines) if "\texon\t" in ln)
+    cells = lines[i].split("\t")
+    cells[3], cells[4] = str(start), str(end)
+    lines[i] = "\t".join(cells)
+    (tmp_path / "tx.gtf").write_text("\n".join(lines) + "\n")
+    rc = cli.main(["--sites", str(data / "sites.bed"), "--genome", str(data / "genome.fa"), "--annotation",
+                   str(tmp_path / "tx.gtf"), "-o", str(tmp_path / "out")])
+    assert rc == 1 and f"tx.gtf: line {i + 1}: bad exon {start}-{end}" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
 @pytest.mark.parametrize("fasta, message", [
     (None, "genome.fa: no such file"),
     (">chr1\nACGTACGT\nACG\nACGTACGT\n",

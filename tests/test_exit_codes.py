@@ -101,6 +101,11 @@ _KNOWN = [
     # --fasta draws the attention measure's windows; with --measure query it was once ignored (exit 0).
     Case("multirm-correlate", "--fasta with --measure query",
          GOOD["multirm-correlate"] + ["--measure", "query", "--fasta", "{MISSING}.fa"], 2, "--fasta"),
+    # NaN passed the range checks and stopped training with a traceback (exit 1).
+    *[Case("multirm-train", f"{opt} {v}", GOOD["multirm-train"] + [opt, v], 2, opt)
+      for opt, v in (("--lr", "nan"), ("--lr", "inf"), ("--clip-norm", "nan"))],
+    # 4**k words: --k 100 once grew until the kernel killed the process.
+    Case("multirm-embed", "--k 9", GOOD["multirm-embed"] + ["--k", "9"], 2, "--k"),
 ]
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from multirm_tools.errors import InputError
 from multirm_tools.seqio import (FastaRecord, GenomeLocus, genome_positions, parse_locus, read_fasta,
-                                 record_locus)
+                                 record_locus, text_lines)
 
 
 def write(tmp_path, text: str, name: str = "in.fa"):
@@ -31,6 +31,16 @@ def test_gzip_same_as_plain(tmp_path):
     gz.write_bytes(gzip.compress(text.encode()))
     assert list(read_fasta(gz)) == list(read_fasta(plain)) == [
         FastaRecord("x", "x desc", "ACGTAC"), FastaRecord("y", "y", "GGG")]
+
+
+def test_byte_order_mark_is_skipped(tmp_path):
+    # Notepad saves UTF-8 with a BOM: once "text before the first '>' header", and '\ufeffchr1' in BEDs.
+    fasta = tmp_path / "bom.fa"
+    fasta.write_bytes(b"\xef\xbb\xbf>a\nACGT\n")
+    assert list(read_fasta(fasta)) == [FastaRecord("a", "a", "ACGT")]
+    bed = tmp_path / "bom.bed"
+    bed.write_bytes(b"\xef\xbb\xbfchr1\t0\t1\n")
+    assert list(text_lines(bed)) == [(1, "chr1\t0\t1")]
 
 
 def test_streams_records_before_reading_the_rest(tmp_path):

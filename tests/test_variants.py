@@ -310,3 +310,34 @@ def test_report_of_a_run_without_calls(planted, tmp_path):
     assert report.main([str(out), "-o", str(tmp_path / "r.html"), "--quiet"]) == 0
     html = (tmp_path / "r.html").read_text()
     assert '<section id="variants">' in html and "Calls per class" in html
+
+
+def test_rerun_on_its_own_output_replaces_its_fields(planted, tmp_path):
+    # Chained in a workflow, the tool may read a VCF it annotated: each field stays once, freshly computed.
+    _, bundle, genome, sites = planted
+    vcf = write_vcf(tmp_path / "v.vcf", [("chr1", sites["a"] + 1, "centre", "A", "G", ".", ".", "DP=7"),
+                                         ("chr1", sites["far"], "far", sites["far_ref"], other(sites["far_ref"]),
+                                          ".", ".", ".")])
+    rc1, first = run(tmp_path, vcf, genome, bundle, "--classes", "m6A", "--transcriptome", name="first")
+    rc2, second = run(tmp_path, first / "annotated.vcf", genome, bundle, "--classes", "m6A", "--transcriptome",
+                      name="second")
+    assert rc1 == rc2 == 0
+    lines1, lines2 = ((d / "annotated.vcf").read_text().splitlines() for d in (first, second))
+    ids = [ln.split(",")[0] for ln in lines2 if ln.startswith("##INFO=<ID=MRM")]
+    assert ids and len(ids) == len(set(ids))
+    data1, data2 = ([ln for ln in lines if not ln.startswith("#")] for lines in (lines1, lines2))
+    assert data2 == data1 and "DP=7;MRM_" in data1[0]
+    for ln in data2:
+        keys = [e.split("=")[0] for e in ln.split("\t")[7].split(";")]
+        assert len(keys) == len(set(keys)), ln
+
+
+def test_annotation_with_other_chromosome_names_is_an_error(planted, tmp_path, capsys):
+    # An Ensembl GTF ("1") with a UCSC genome ("chr1") once left every allele outside the transcripts,
+    # scored on both strands without a word.
+    _, bundle, genome, sites = planted
+    vcf = write_vcf(tmp_path / "v.vcf", [("chr1", sites["a"] + 1, "centre", "A", "G", ".", ".", ".")])
+    rc, out = run(tmp_path, vcf, genome, bundle, "--annotation",
+                  str(write_bed12(tmp_path / "tx.bed", "1", 0, 1200, "+")))
+    assert rc == 1 and "tx.bed: none of its chromosomes (1, ...) is in g.fa" in capsys.readouterr().err
+    assert not out.exists()

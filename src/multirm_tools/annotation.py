@@ -3,7 +3,8 @@
 - ``read_annotation``: exons of a GTF (``exon`` features by ``transcript_id``), GFF3 (``exon``
   features by ``Parent``) or BED12 file, plain or gzipped, grouped into transcripts;
 - ``TranscriptIndex``: the transcript a genome position is on (multirm-curate-sites,
-  multirm-variants).
+  multirm-variants);
+- ``check_chromosomes``: an annotation and a genome that share no chromosome name (``1`` / ``chr1``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,16 @@ class Transcript(NamedTuple):
         return sum(e - s for s, e in self.exons)
 
 
+def check_chromosomes(transcripts: list[Transcript], annotation: str | os.PathLike, genome_name: str,
+                      genome_chroms) -> None:
+    """Refuse an annotation none of whose chromosomes the genome has: every position would silently
+    fall outside the transcripts."""
+    if transcripts and not {t.chrom for t in transcripts} & set(genome_chroms):
+        names = sorted({t.chrom for t in transcripts})[:3]
+        raise InputError(f"{Path(annotation).name}: none of its chromosomes ({', '.join(names)}, "
+                         f"...) is in {genome_name}; the files name chromosomes differently")
+
+
 _GTF_ID = re.compile(r'transcript_id\s+"?([^";]+)"?')
 
 
@@ -47,8 +58,8 @@ def read_annotation(path: str | os.PathLike) -> list[Transcript]:
     Raises
     ------
     InputError
-        A line that is neither a 9-column GTF/GFF3 line nor BED12; an exon without transcript
-        id; a transcript with exons on two chromosomes or strands; no transcripts at all.
+        A line that is neither a 9-column GTF/GFF3 line nor BED12; an exon whose start is below 1
+        or past its end; an exon without transcript id; a transcript with exons on two chromosomes or strands; no transcripts at all.
     """
     path = Path(path)
     exons: dict[str, list[tuple[int, int]]] = defaultdict(list)
@@ -71,6 +82,9 @@ def read_annotation(path: str | os.PathLike) -> list[Transcript]:
                 start, end = int(fields[3]) - 1, int(fields[4])  # 1-based closed -> 0-based half-open
             except ValueError:
                 raise InputError(f"{path.name}: line {lineno}: start/end are not integers") from None
+            if start < 0 or end <= start:
+                raise InputError(f"{path.name}: line {lineno}: bad exon {fields[3]}-{fields[4]} (1-based, "
+                                 f"inclusive: 1 <= start <= end)")
             attrs = fields[8]
             m = _GTF_ID.search(attrs)
             if m:

@@ -26,6 +26,17 @@ def nonneg_int(text: str) -> int:
     return _integer(text, 0)
 
 
+def int_between(least: int, most: int):
+    """An integer in [least, most]: for options whose cost grows steeply with the value."""
+    def parse(text: str) -> int:
+        value = _integer(text, least)
+        if value > most:
+            raise argparse.ArgumentTypeError(f"{text!r} must be <= {most}")
+        return value
+    parse.__name__ = "integer"
+    return parse
+
+
 def odd_positive_int(text: str) -> int:
     """A window length: odd, so that a window has a centre, and >= 1."""
     value = positive_int(text)

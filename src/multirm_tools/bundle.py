@@ -238,7 +238,10 @@ def load_bundle(path: str | os.PathLike | None = None, device: str | torch.devic
                 raise ValueError(f"null scores of {cls} are empty or not finite")
             nulls[cls] = np.sort(null.astype(np.float32))
     except (KeyError, ValueError, RuntimeError, TypeError, json.JSONDecodeError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        # load_state_dict's message is a heading and then one indented line per problem: keep the first
+        # problem too, joined into the one line the error rule allows.
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        msg = " ".join(lines[:2])[:300] if lines else type(exc).__name__
         raise BundleError(f"{path}: invalid model bundle: {msg}") from None
     model.eval().to(device)
     return Bundle(model=model, null_scores=nulls, thresholds=thresholds, provenance=provenance,

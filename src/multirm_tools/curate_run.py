@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .annotation import read_annotation
+from .annotation import check_chromosomes, read_annotation
 from .curate import (SPLITS, CurateOptions, Motif, Report, assign_splits, curate_sites, deduplicate, finish_table,
                      open_genome, read_exclusion_bed, read_site_bed)
 from .errors import InputError
@@ -29,10 +29,8 @@ def curate_from_genome(site_beds: list[str], classes: list[str | None], genome_p
     transcripts = read_annotation(annotation) if annotation else None
     excluded = [iv for path in exclude for iv in read_exclusion_bed(path)]
     with open_genome(genome_path) as genome:
-        if transcripts and not {t.chrom for t in transcripts} & set(genome.lengths):
-            names = sorted({t.chrom for t in transcripts})[:3]
-            raise InputError(f"{Path(annotation).name}: none of its chromosomes ({', '.join(names)}, "
-                             f"...) is in {genome.name}; the files name chromosomes differently")
+        if transcripts:
+            check_chromosomes(transcripts, annotation, genome.name, genome.lengths)
         return curate_sites(sites, genome, transcripts, excluded, motifs, options, rng, report, progress)
 
 

@@ -125,6 +125,10 @@ def is_gzip(path: str | os.PathLike) -> bool:
         return fh.read(2) == GZIP_MAGIC
 
 
+# What Windows editors put before the first line of a UTF-8 text file; readers skip it.
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def open_input(path: Path) -> IO[bytes]:
     """A binary stream of a plain or gzipped file; a missing or unreadable file is an ``InputError``."""
     try:
@@ -153,6 +157,8 @@ def text_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
     try:
         with stream:
             for lineno, raw in enumerate(stream, 1):
+                if lineno == 1:
+                    raw = raw.removeprefix(UTF8_BOM)
                 yield lineno, raw.decode("utf-8", errors="replace").rstrip("\r\n")
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise InputError(f"{path.name}: truncated or corrupt gzip file after line {lineno} "
@@ -203,6 +209,8 @@ def read_fasta(path: str | os.PathLike) -> Iterator[FastaRecord]:
         with fh:
             for lineno, line in enumerate(fh, 1):
                 line = line.strip()
+                if lineno == 1:
+                    line = line.removeprefix(UTF8_BOM)
                 if not line:
                     continue
                 if line.startswith(b">"):

@@ -8,6 +8,7 @@ into a ``TrainConfig`` and a ``ModelConfig``. ``select_classes`` chooses the cla
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import fields
 from typing import Callable
 
@@ -26,6 +27,8 @@ def _number(kind: Callable, lo: float, lo_open: bool = False) -> Callable[[str],
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value):  # nan passes every comparison below
+            raise argparse.ArgumentTypeError(f"{text!r} must be a finite number")
         if value < lo or (lo_open and value == lo):
             raise argparse.ArgumentTypeError(f"{text!r} must be {'>' if lo_open else '>='} {lo}")
         return value

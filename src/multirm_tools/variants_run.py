@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .annotation import read_annotation
+from .annotation import check_chromosomes, read_annotation
 from .curate import open_genome
 from .model import EnsembleNet
 from .paths import atomic_path
@@ -40,6 +40,8 @@ def score_vcf(vcf_path: str, fasta: str, outdir: Path, bundle, classes: list[str
     vcf = read_vcf(vcf_path, max_indel)
     transcripts = read_annotation(annotation) if annotation else None
     with open_genome(fasta) as genome:
+        if transcripts:
+            check_chromosomes(transcripts, annotation, genome.name, genome.lengths)
         keep, skipped = check_alleles(vcf.alleles, genome, vcf_name=Path(vcf_path).name,
                                       skip_mismatched=skip_mismatched)
         placements = place(vcf.alleles, keep, transcripts, own_strand_only=transcriptome)

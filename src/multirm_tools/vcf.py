@@ -165,18 +165,27 @@ def info_header(field: str, description: str) -> str:
     return f'##INFO=<ID={field},Number=.,Type=String,Description="{description}">'
 
 
-def _add_info(info: str, entries: dict[str, list[str]]) -> str:
-    added = ";".join(f"{k}={','.join(v)}" for k, v in entries.items() if v)
-    if not added:
+def _add_info(info: str, entries: dict[str, list[str]], owned: set[str]) -> str:
+    """``info`` with ``entries`` appended and any earlier value of an ``owned`` field removed (a VCF this
+    tool annotated before: its old values would be stale, and a key twice is invalid VCF)."""
+    old = [] if info in (".", "") else info.split(";")
+    kept = [e for e in old if e.split("=", 1)[0] not in owned]
+    added = [f"{k}={','.join(v)}" for k, v in entries.items() if v]
+    if not added and len(kept) == len(old):
         return info
-    return added if info in (".", "") else f"{info};{added}"
+    return ";".join(kept + added) or "."
+
+
+_INFO_ID = re.compile(r"##INFO=<ID=([^,>]+)")
 
 
 def write_annotated_vcf(source: str | os.PathLike, out: str | os.PathLike, vcf: VcfInput,
                         headers: list[str], info: dict[int, dict[str, list[str]]]) -> None:
     """Copy ``source`` to ``out`` with ``headers`` (``##INFO`` lines) before ``#CHROM`` and, for data
     record ``i``, the INFO entries ``info[i]`` (field -> values) appended; every other byte of a
-    record as it was. bgzip-compressed when the input was gzipped."""
+    record as it was, except the ``##INFO`` lines and values of the fields ``headers`` declares
+    (an earlier run's), which are replaced. bgzip-compressed when the input was gzipped."""
+    owned = {m.group(1) for h in headers if (m := _INFO_ID.match(h))}
     if vcf.gzipped:
         from Bio import bgzf
 
@@ -191,11 +200,15 @@ def write_annotated_vcf(source: str | os.PathLike, out: str | os.PathLike, vcf: 
             if line.startswith("#CHROM"):
                 for h in headers:
                     write(h + "\n")
+            elif line.startswith("##INFO="):
+                m = _INFO_ID.match(line)
+                if m and m.group(1) in owned:
+                    continue
             elif not line.startswith("#") and line.strip():
-                entries = info.get(record)
-                if entries:
-                    fields = line.split("\t")
-                    fields[7] = _add_info(fields[7], entries)
+                fields = line.split("\t")
+                info_field = _add_info(fields[7], info.get(record, {}), owned)
+                if info_field != fields[7]:
+                    fields[7] = info_field
                     line = "\t".join(fields)
                 record += 1
             write(line + "\n")

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import traceback
+import warnings
 from typing import Callable
 
 import torch
@@ -164,6 +165,11 @@ def run_main(body: Callable[[argparse.Namespace], int | None], parser: argparse.
     previous = None
     with contextlib.suppress(ValueError):  # not the main thread (an embedding program's): leave SIGTERM be
         previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    shown = warnings.showwarning
+    if not getattr(args, "debug", False):
+        # A warning is one line naming the tool, like an error; --debug keeps Python's file:line form.
+        warnings.showwarning = lambda message, *_, **__: print(f"{parser.prog}: warning: {message}",
+                                                                file=sys.stderr)
     try:
         return body(args) or 0
     except MultiRMError as exc:
@@ -190,5 +196,6 @@ def run_main(body: Callable[[argparse.Namespace], int | None], parser: argparse.
         print(f"{parser.prog}: terminated", file=sys.stderr)
         return 128 + exc.signum
     finally:
+        warnings.showwarning = shown
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

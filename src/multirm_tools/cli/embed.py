@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..argtypes import int_between
 from ..embedding import KmerCorpus, missing_kmers, train_word2vec, write_embedding
 from ..errors import InputError
 from .common import add_output_option, base_parser, check_output_file, positive_int, run_main
@@ -19,7 +20,8 @@ def parse_arguments() -> argparse.ArgumentParser:
     algo = parser.add_mutually_exclusive_group()
     algo.add_argument("--sg", dest="sg", action="store_true", default=True, help="skip-gram")
     algo.add_argument("--cbow", dest="sg", action="store_false", help="CBOW instead of skip-gram")
-    parser.add_argument("--k", type=positive_int, default=3, help="k-mer length")
+    # 4**k words: k = 8 is 65,536 of them, and each step up quadruples the table.
+    parser.add_argument("--k", type=int_between(1, 8), default=3, help="k-mer length, 1 to 8")
     parser.add_argument("--dim", type=positive_int, default=300, help="vector dimension")
     parser.add_argument("--window", type=positive_int, default=5, help="context window (tokens)")
     parser.add_argument("--epochs", type=positive_int, default=5, help="training passes")
