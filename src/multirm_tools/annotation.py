@@ -36,10 +36,10 @@ class Transcript(NamedTuple):
         return sum(e - s for s, e in self.exons)
 
 
-def check_chromosomes(transcripts: list[Transcript], annotation: str | os.PathLike, genome_name: str,
-                      genome_chroms) -> None:
+def check_chromosomes(transcripts: list[Transcript] | None, annotation: str | os.PathLike | None,
+                      genome_name: str, genome_chroms) -> None:
     """Refuse an annotation none of whose chromosomes the genome has: every position would silently
-    fall outside the transcripts."""
+    fall outside the transcripts. No annotation (None): nothing to check."""
     if transcripts and not {t.chrom for t in transcripts} & set(genome_chroms):
         names = sorted({t.chrom for t in transcripts})[:3]
         raise InputError(f"{Path(annotation).name}: none of its chromosomes ({', '.join(names)}, "
@@ -59,7 +59,8 @@ def read_annotation(path: str | os.PathLike) -> list[Transcript]:
     ------
     InputError
         A line that is neither a 9-column GTF/GFF3 line nor BED12; an exon whose start is below 1
-        or past its end; an exon without transcript id; a transcript with exons on two chromosomes or strands; no transcripts at all.
+        or past its end; an exon without transcript id; a transcript with exons on two chromosomes
+        or strands; no transcripts at all.
     """
     path = Path(path)
     exons: dict[str, list[tuple[int, int]]] = defaultdict(list)

@@ -29,8 +29,7 @@ def curate_from_genome(site_beds: list[str], classes: list[str | None], genome_p
     transcripts = read_annotation(annotation) if annotation else None
     excluded = [iv for path in exclude for iv in read_exclusion_bed(path)]
     with open_genome(genome_path) as genome:
-        if transcripts:
-            check_chromosomes(transcripts, annotation, genome.name, genome.lengths)
+        check_chromosomes(transcripts, annotation, genome.name, genome.lengths)
         return curate_sites(sites, genome, transcripts, excluded, motifs, options, rng, report, progress)
 
 

@@ -40,8 +40,7 @@ def score_vcf(vcf_path: str, fasta: str, outdir: Path, bundle, classes: list[str
     vcf = read_vcf(vcf_path, max_indel)
     transcripts = read_annotation(annotation) if annotation else None
     with open_genome(fasta) as genome:
-        if transcripts:
-            check_chromosomes(transcripts, annotation, genome.name, genome.lengths)
+        check_chromosomes(transcripts, annotation, genome.name, genome.lengths)
         keep, skipped = check_alleles(vcf.alleles, genome, vcf_name=Path(vcf_path).name,
                                       skip_mismatched=skip_mismatched)
         placements = place(vcf.alleles, keep, transcripts, own_strand_only=transcriptome)
